@@ -1,0 +1,29 @@
+# Everything a fresh machine needs, from nothing but Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-fast demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: the whole suite, slow end-to-end tests included (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## make test-fast: skip the slow end-to-end tests
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_curate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache tests/artifacts
