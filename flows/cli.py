@@ -47,12 +47,44 @@ def _run_synth(args) -> int:
     return 0
 
 
+def _add_curate(sub) -> None:
+    p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT")
+    p.add_argument("source", type=Path, help="source root holding foa_dev/, video_dev/, metadata_dev/ (and *_eval/)")
+    p.add_argument("out", type=Path, help="output root for clips, manifests/, splits/ and report/")
+    p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the SAVGBench recipe)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one recipe key; the value is parsed as YAML, e.g. --set view_azimuths_deg=[-90,0,90]",
+    )
+
+
+def _run_curate(args) -> int:
+    from data_contracts.errors import ContractError
+    from data_contracts.recipe import load_recipe
+
+    try:
+        load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
+    except ContractError as exc:
+        print(f"savgbench curate: {exc}", file=sys.stderr)
+        return 2
+    from flows.curate import curate
+
+    paths = curate(
+        str(args.source), str(args.out),
+        recipe=str(args.recipe) if args.recipe else None, overrides=list(args.overrides),
+    )
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="savgbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
+    _add_curate(sub)
     args = parser.parse_args(argv)
-    handlers = {"synth": _run_synth}
+    handlers = {"synth": _run_synth, "curate": _run_curate}
     return handlers[args.command](args)
 
 

@@ -1,0 +1,94 @@
+"""Find STARSS-style recordings in a source folder and pair their audio, video and annotation files.
+
+STARSS23 layout: `foa_dev/`, `video_dev/`, `metadata_dev/` (and `*_eval/`), each split into folders such as
+`dev-train-sony`; files `fold3_room21_mix001.{wav,mp4,csv}` share a stem across the three. Files may also sit
+directly in `foa_eval/` (no sub-folder): their source folder is then the set name, e.g. `eval`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+__all__ = ["SourceRecording", "DiscoveryProblem", "MODALITIES", "list_source_files", "pair_source_files"]
+
+# Top-level folder prefix → (modality, file suffix). `mic_*` (tetrahedral mic format) is not used: SAVGBench
+# rotates the FOA format.
+MODALITIES = {"foa": ("audio", ".wav"), "video": ("video", ".mp4"), "metadata": ("metadata", ".csv")}
+
+
+@dataclass(frozen=True)
+class SourceRecording:
+    """One recording's files, paths relative to the source root (None when missing)."""
+
+    recording_id: str
+    source_folder: str
+    audio_path: str | None
+    video_path: str | None
+    metadata_path: str | None
+
+
+@dataclass(frozen=True)
+class DiscoveryProblem:
+    """A recording that cannot be curated, with a stable reason code and a detail naming its files."""
+
+    recording_id: str
+    source_folder: str
+    reason: str
+    detail: str
+
+
+def list_source_files(source_dir: Path) -> list[str]:
+    """Relative POSIX paths of candidate files under `<modality>_<set>/[<folder>/]` in source_dir, sorted."""
+    found = []
+    for top in sorted(p for p in source_dir.iterdir() if p.is_dir()):
+        prefix, _, dataset_set = top.name.partition("_")
+        if prefix not in MODALITIES or not dataset_set:
+            continue
+        suffix = MODALITIES[prefix][1]
+        for path in sorted(top.rglob(f"*{suffix}")):
+            rel = path.relative_to(source_dir)
+            if path.is_file() and len(rel.parts) <= 3 and not path.name.startswith("."):
+                found.append(rel.as_posix())
+    return found
+
+
+def pair_source_files(relative_paths: Iterable[str]) -> tuple[list[SourceRecording], list[DiscoveryProblem]]:
+    """Group files by (source folder, stem) into recordings; report missing files and duplicate recording ids.
+
+    A recording needs its FOA wav, its mp4 and its annotation csv. A stem found in two source folders is a
+    duplicate recording id: every copy is refused, since clip ids and splits are keyed by recording id.
+    """
+    groups: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for rel in relative_paths:
+        parts = PurePosixPath(rel).parts
+        prefix, _, dataset_set = parts[0].partition("_")
+        modality = MODALITIES[prefix][0]
+        source_folder = parts[1] if len(parts) == 3 else dataset_set
+        groups[(source_folder, PurePosixPath(rel).stem)][modality] = rel
+
+    folders_of: dict[str, list[str]] = defaultdict(list)
+    for source_folder, stem in groups:
+        folders_of[stem].append(source_folder)
+
+    recordings, problems = [], []
+    for (source_folder, stem), files in sorted(groups.items()):
+        if len(folders_of[stem]) > 1:
+            others = sorted(f for f in folders_of[stem] if f != source_folder)
+            problems.append(DiscoveryProblem(
+                stem, source_folder, "duplicate_recording_id",
+                f"recording id {stem!r} is in source folder {source_folder!r} and also in {others}",
+            ))
+            continue
+        missing = [m for m in ("audio", "video", "metadata") if m not in files]
+        if missing:
+            present = ", ".join(sorted(files.values()))
+            reason = "no_" + missing[0] if len(missing) == 1 else "missing_files"
+            problems.append(DiscoveryProblem(
+                stem, source_folder, reason, f"{stem}: no {' and no '.join(missing)} file (found: {present})"
+            ))
+            continue
+        recordings.append(SourceRecording(stem, source_folder, files["audio"], files["video"], files["metadata"]))
+    return recordings, problems

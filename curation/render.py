@@ -1,0 +1,261 @@
+"""Render a recording's planned clips: decode the source once, remap every view from the same frames, cut audio.
+
+The source video is decoded exactly once per recording whatever the number of views and overlapping windows:
+ffmpeg passes only the frames on the output time grid, each view is remapped once per grid tick, and
+overlapping windows share those remapped frames. Audio goes through the view-independent chain (high-pass, gain,
+16 kHz) once; each clip is then a slice times a 4×2 view matrix (rotation and mid-side decoding are linear).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import subprocess
+import time
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from curation.foa import prepare_foa, stereo_weights
+from curation.media import MediaError, ffmpeg_exe
+from curation.perspective import letterbox, perspective_map, render_view
+from curation.plan import ClipPlan, RecordingPlan
+from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.recipe import Recipe
+
+__all__ = ["RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv", "partial_path"]
+
+
+def partial_path(path: Path) -> Path:
+    """Where a file is written before it is renamed into place: hidden, so no glob mistakes it for complete."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def grid_rate_hz(recipe: Recipe) -> Fraction:
+    """Rate of the time grid on which every clip frame of the recipe lies (4 Hz for the SAVGBench recipe).
+
+    Clip frame k of a window starting at label frame s is at s·0.1 + k/fps seconds, and s is a multiple of the
+    hop, so all such times are multiples of gcd(hop_s, 1/fps).
+    """
+    hop_s = Fraction(recipe.hop_frames) * Fraction(LABEL_FRAME_S).limit_denominator(1000)
+    frame_s = Fraction(1, recipe.fps)
+    step = Fraction(math.gcd(hop_s.numerator * frame_s.denominator, frame_s.numerator * hop_s.denominator),
+                    hop_s.denominator * frame_s.denominator)
+    return 1 / step
+
+
+def clip_metadata_csv(plan: ClipPlan) -> str:
+    """The SAVGBench per-clip metadata: rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen
+    events of interest only, no header, sorted by frame then class."""
+    rows = sorted(
+        (e.frame, e.class_id, e.x_px, e.y_px) for e in plan.events if e.onscreen and e.target_class is not None
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for frame, class_id, x_px, y_px in rows:
+        writer.writerow([frame, class_id, f"{x_px:.2f}", f"{y_px:.2f}"])
+    return out.getvalue()
+
+
+@dataclass
+class RenderResult:
+    """What rendering a recording produced: the clips written, the clips rejected, and where the time went."""
+
+    written: list[ClipPlan] = field(default_factory=list)
+    rejected: list[tuple[ClipPlan, str, str]] = field(default_factory=list)  # (clip, reason, detail)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction, threads: int):
+    """Yield (tick, frame): for each tick m of the grid, the first source frame shown at or after m/rate."""
+    g = f"({rate.numerator}/{rate.denominator})"
+    select = f"select='eq(n\\,0)+gt(ceil(t*{g}-1e-6)\\,ceil(prev_t*{g}-1e-6))'"
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", str(threads),
+        "-i", str(video_path), "-vf", select, "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-an", "pipe:1",
+    ]
+    frame_bytes = width_px * height_px * 3
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    tick = 0
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            yield tick, np.frombuffer(buf, dtype=np.uint8).reshape(height_px, width_px, 3)
+            tick += 1
+    finally:
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        raise MediaError(f"{video_path}: ffmpeg decode failed ({stderr.strip()[-300:]})")
+
+
+def _encode_clip(video_path: Path, frames: np.ndarray, wav_path: Path, fps: int, audio_rate: int) -> None:
+    """One clip's mp4: H.264 frames from memory plus the clip's WAV as AAC, written to a partial name then moved."""
+    height_px, width_px = frames.shape[1:3]
+    tmp = partial_path(video_path)
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-threads", "1",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width_px}x{height_px}", "-r", str(fps), "-i", "pipe:0",
+        "-f", "wav", "-i", str(wav_path),
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ar", str(audio_rate), "-ac", "2",
+        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-f", "mp4", str(tmp),
+    ]
+    result = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{video_path}: ffmpeg encode failed ({result.stderr.decode(errors='replace')[-300:]})")
+    os.replace(tmp, video_path)
+
+
+def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
+    tmp = partial_path(path)
+    sf.write(tmp, stereo, rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = partial_path(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def render_recording(
+    plan: RecordingPlan,
+    audio_path: Path,
+    video_path: Path,
+    video_size_px: tuple[int, int],
+    output_dir: Path,
+    recipe: Recipe,
+    *,
+    decode_threads: int = 0,
+    encode_workers: int = 2,
+    log: Callable[[str], None] = lambda message: None,
+) -> RenderResult:
+    """Write every planned clip's wav, metadata csv and mp4 under output_dir; reject clipped ones.
+
+    `video_size_px` is the source's (width, height). Files are written under partial names and renamed into place,
+    so a file with its final name is complete.
+    """
+    result = RenderResult()
+    clips: Sequence[ClipPlan] = plan.clips
+    if not clips:
+        return result
+    for sub in {Path(c.clip.video_path).parent for c in clips} | {Path(c.clip.audio_path).parent for c in clips} | {
+        Path(c.clip.metadata_path).parent for c in clips
+    }:
+        (output_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    # Audio first: clipped clips are rejected before any video work is spent on them.
+    t0 = time.perf_counter()
+    foa, rate_hz = sf.read(audio_path, dtype="float32", always_2d=True)
+    prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db).astype(np.float32)
+    del foa
+    samples = recipe.samples_per_clip
+    weights = {}
+    accepted: list[ClipPlan] = []
+    for plan_clip in clips:
+        clip = plan_clip.clip
+        first = int(round(clip.start_s * recipe.audio_rate))
+        segment = prepared[first : first + samples]
+        if segment.shape[0] < samples:
+            segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+        key = (clip.view_azimuth_deg, clip.view_elevation_deg)
+        if key not in weights:
+            weights[key] = stereo_weights(*key).astype(np.float32)
+        stereo = segment @ weights[key]
+        peak = float(np.abs(stereo).max())
+        if peak > recipe.clip_peak_limit:
+            result.rejected.append((plan_clip, "clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}"))
+            continue
+        _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
+        _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
+        accepted.append(plan_clip)
+    del prepared
+    result.seconds["audio"] += time.perf_counter() - t0
+    if not accepted:
+        return result
+
+    # Which grid ticks each view needs, and when each clip is complete.
+    rate = grid_rate_hz(recipe)
+    ticks_per_frame = int(rate / recipe.fps)
+    clip_ticks: dict[int, list[int]] = {}
+    needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
+    finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `accepted`
+    for pos, plan_clip in enumerate(accepted):
+        start_tick = int(Fraction(plan_clip.clip.start_frame) * Fraction(LABEL_FRAME_S).limit_denominator(1000) * rate)
+        ticks = [start_tick + k * ticks_per_frame for k in range(recipe.frames_per_clip)]
+        clip_ticks[pos] = ticks
+        for tick in ticks:
+            needed[tick].add(plan_clip.view_index)
+        finishing[ticks[-1]].append(pos)
+    last_tick = max(finishing)
+    span = (recipe.frames_per_clip - 1) * ticks_per_frame
+
+    width_px, height_px = video_size_px
+    maps = {
+        v: perspective_map(width_px, height_px, view.view_azimuth_deg, view.view_elevation_deg, recipe.h_fov_deg,
+                           recipe.v_fov_deg, recipe.content_width, recipe.content_height)
+        for v, view in enumerate(plan.views)
+        if any(c.view_index == v for c in accepted)
+    }
+    cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame
+    pending: list[tuple[ClipPlan, Future]] = []
+    pool = ThreadPoolExecutor(max_workers=encode_workers)
+    decoded = 0
+    try:
+        t_decode = time.perf_counter()
+        for tick, frame in _decode_grid(video_path, width_px, height_px, rate, decode_threads):
+            result.seconds["decode"] += time.perf_counter() - t_decode
+            decoded += 1
+            t1 = time.perf_counter()
+            for v in needed.get(tick, ()):
+                cache[(tick, v)] = letterbox(render_view(frame, maps[v]), recipe.frame_width, recipe.frame_height)
+            result.seconds["remap"] += time.perf_counter() - t1
+            for pos in finishing.get(tick, ()):
+                plan_clip = accepted[pos]
+                frames = np.stack([cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]])
+                clip = plan_clip.clip
+                future = pool.submit(_encode_clip, output_dir / clip.video_path, frames,
+                                     output_dir / clip.audio_path, recipe.fps, recipe.audio_rate)
+                pending.append((plan_clip, future))
+            # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
+            for key in [k for k in cache if k[0] <= tick - span]:
+                del cache[key]
+            while len(pending) > 4 * encode_workers:
+                t2 = time.perf_counter()
+                plan_clip, future = pending.pop(0)
+                future.result()
+                result.written.append(plan_clip)
+                result.seconds["encode_wait"] += time.perf_counter() - t2
+            if tick >= last_tick:
+                break
+            t_decode = time.perf_counter()
+        t2 = time.perf_counter()
+        for plan_clip, future in pending:
+            future.result()
+            result.written.append(plan_clip)
+        result.seconds["encode_wait"] += time.perf_counter() - t2
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    missing = [accepted[pos] for tick, positions in finishing.items() if tick > decoded - 1 for pos in positions]
+    for plan_clip in missing:
+        result.rejected.append((plan_clip, "video_too_short", f"the video ends before {plan_clip.clip.start_s + recipe.window_s:.1f} s"))
+        for rel in (plan_clip.clip.audio_path, plan_clip.clip.metadata_path):
+            (output_dir / rel).unlink(missing_ok=True)
+    log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, {decoded} frames decoded")
+    return result

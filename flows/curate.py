@@ -1,0 +1,72 @@
+"""The curate flow: raw STARSS-style recordings → clips, Parquet manifests, splits and a report.
+
+discover → inspect (per recording) → plan (per recording) → render (per recording) → manifests + splits → report.
+Composition only: the work lives in `tasks/` (I/O) and `curation/` (math and media).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from data_contracts.recipe import load_recipe
+from tasks.curate_recording import plan_recording_task, render_recording_task
+from tasks.discover import discover, inspect_recording
+from tasks.manifests import write_manifests
+from tasks.report import report
+
+
+@flow(name="curate", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def curate(
+    source_dir: str,
+    output_dir: str,
+    recipe: str | dict[str, Any] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Curate SAVGBench clips from `source_dir` (STARSS23 layout) into `output_dir`.
+
+    `recipe` is a YAML path or a mapping (default: the SAVGBench recipe); `overrides` are `key=value` strings
+    (values parsed as YAML) or a mapping. Returns the paths of the manifests, split lists and report.
+    """
+    logger = get_run_logger()
+    the_recipe = load_recipe(recipe, overrides)  # refused here, before any work, if invalid
+    source_dir, output_dir = str(Path(source_dir).resolve()), str(Path(output_dir).resolve())
+    logger.info("recipe %s: %d views, window %d frames, hop %d", the_recipe.recipe_hash,
+                len(the_recipe.view_azimuths_deg) * len(the_recipe.view_elevations_deg),
+                the_recipe.window_frames, the_recipe.hop_frames)
+
+    accepted, recordings, rejects = discover(source_dir, the_recipe)
+    inspections = [inspect_recording.submit(src, split, source_dir, the_recipe) for src, split in accepted]
+    rendering = []
+    for inspection in inspections:
+        loaded, row, reject = inspection.result()
+        recordings.append(row)
+        if reject is not None:
+            rejects.append(reject)
+            continue
+        plan = plan_recording_task.submit(loaded, the_recipe)
+        rendering.append((plan, render_recording_task.submit(loaded, plan, source_dir, output_dir, the_recipe)))
+
+    clips, events = [], []
+    n_candidates = n_qualifying = 0
+    seconds: dict[str, float] = defaultdict(float)
+    for plan_future, render_future in rendering:
+        plan = plan_future.result()
+        result, render_rejects = render_future.result()
+        n_candidates += plan.n_candidates
+        n_qualifying += plan.n_qualifying
+        rejects.extend(render_rejects)
+        for plan_clip in result.written:
+            clips.append(plan_clip.clip)
+            events.extend(plan_clip.events)
+        for stage, value in result.seconds.items():
+            seconds[stage] += value
+
+    paths = write_manifests(output_dir, recordings, clips, events, rejects)
+    paths["report"] = report(output_dir, recordings, n_candidates, n_qualifying, clips, rejects, dict(seconds))
+    logger.info("curated %d clips from %d recordings into %s", len(clips), len(rendering), output_dir)
+    return paths

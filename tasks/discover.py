@@ -1,0 +1,129 @@
+"""Discover recordings under a source folder and check each one's files before any curation work."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from curation.discover import SourceRecording, list_source_files, pair_source_files
+from curation.media import MediaError, probe_video
+from data_contracts.annotations import AnnotationRow, read_annotations
+from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.errors import ContractError
+from data_contracts.manifests import RecordingRow, RejectRow
+from data_contracts.recipe import Recipe
+
+FOA_CHANNELS = 4
+
+
+@dataclass(frozen=True)
+class LoadedRecording:
+    """A recording whose files passed every check, with what later stages need."""
+
+    row: RecordingRow
+    annotations: tuple[AnnotationRow, ...]
+    video_size_px: tuple[int, int]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recording_row(source: SourceRecording, split, recipe: Recipe, **values) -> RecordingRow:
+    fields = dict(
+        recording_id=source.recording_id, source_folder=source.source_folder, split=split,
+        audio_path=source.audio_path, video_path=source.video_path, metadata_path=source.metadata_path,
+        duration_s=None, status="ok", reason=None, audio_sha256=None, video_sha256=None, metadata_sha256=None,
+        recipe_hash=recipe.recipe_hash,
+    )
+    fields.update(values)
+    return RecordingRow(**fields)
+
+
+@task(name="discover", cache_policy=NO_CACHE)
+def discover(source_dir: str, recipe: Recipe):
+    """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows.
+
+    Returns (recordings to curate with their split, rejected recording rows, reject rows).
+    """
+    logger = get_run_logger()
+    root = Path(source_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"source folder {root} does not exist")
+    sources, problems = pair_source_files(list_source_files(root))
+    rejected_rows, rejects = [], []
+    for problem in problems:
+        source = SourceRecording(problem.recording_id, problem.source_folder, None, None, None)
+        rejected_rows.append(_recording_row(source, recipe.split_for(problem.source_folder), recipe,
+                                            status="rejected", reason=problem.reason))
+        rejects.append(RejectRow("discover", problem.recording_id, None, problem.reason, problem.detail,
+                                 recipe.recipe_hash))
+    accepted = []
+    for source in sources:
+        split = recipe.split_for(source.source_folder)
+        if split is None:
+            detail = f"source folder {source.source_folder!r} matches no split rule {recipe.split_rules_dict()}"
+            rejected_rows.append(_recording_row(source, None, recipe, status="rejected", reason="no_split_rule"))
+            rejects.append(RejectRow("discover", source.recording_id, None, "no_split_rule", detail, recipe.recipe_hash))
+            continue
+        accepted.append((source, split))
+    logger.info("%s: %d recordings found, %d with all files, %d refused", root, len(sources) + len(problems),
+                len(accepted), len(rejected_rows))
+    return accepted, rejected_rows, rejects
+
+
+def _reject(source, split, recipe, reason, detail, **values):
+    row = _recording_row(source, split, recipe, status="rejected", reason=reason, **values)
+    return None, row, RejectRow("inspect", source.recording_id, None, reason, detail, recipe.recipe_hash)
+
+
+@task(name="inspect-recording", task_run_name="inspect-{source.recording_id}", cache_policy=NO_CACHE)
+def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe):
+    """Check one recording's audio, video and annotations agree and are usable.
+
+    Returns (LoadedRecording or None, its RecordingRow, a RejectRow or None).
+    """
+    logger = get_run_logger()
+    root = Path(source_dir)
+    audio, video, metadata = root / source.audio_path, root / source.video_path, root / source.metadata_path
+    digests = dict(audio_sha256=_sha256(audio), video_sha256=_sha256(video), metadata_sha256=_sha256(metadata))
+    try:
+        info = sf.info(str(audio))
+    except RuntimeError as exc:
+        return _reject(source, split, recipe, "bad_audio", f"{audio}: unreadable audio ({exc})", **digests)
+    if info.channels != FOA_CHANNELS:
+        return _reject(source, split, recipe, "bad_audio_channels",
+                       f"{audio}: {info.channels} channels, FOA needs {FOA_CHANNELS} (W, Y, Z, X)", **digests)
+    duration_s = info.frames / info.samplerate
+    if info.frames == 0:
+        return _reject(source, split, recipe, "empty_audio", f"{audio}: no samples", **digests)
+    try:
+        video_info = probe_video(video)
+    except MediaError as exc:
+        return _reject(source, split, recipe, "bad_video", str(exc), duration_s=duration_s, **digests)
+    if video_info.width_px != 2 * video_info.height_px:
+        return _reject(source, split, recipe, "not_equirectangular",
+                       f"{video}: {video_info.width_px}x{video_info.height_px} is not 2:1 equirectangular",
+                       duration_s=duration_s, **digests)
+    if abs(video_info.duration_s - duration_s) > LABEL_FRAME_S:
+        return _reject(source, split, recipe, "duration_mismatch",
+                       f"{video}: video {video_info.duration_s:.3f} s vs audio {duration_s:.3f} s "
+                       f"differ by more than one label frame ({LABEL_FRAME_S} s)", duration_s=duration_s, **digests)
+    n_frames = int(duration_s / LABEL_FRAME_S + 1e-6)
+    try:
+        annotations = read_annotations(metadata, max_frame=n_frames - 1)
+    except ContractError as exc:
+        return _reject(source, split, recipe, "bad_annotations", str(exc), duration_s=duration_s, **digests)
+    row = _recording_row(source, split, recipe, duration_s=round(duration_s, 6), **digests)
+    logger.info("%s: %.1f s, %dx%d video, %d annotation rows", source.recording_id, duration_s,
+                video_info.width_px, video_info.height_px, len(annotations))
+    return LoadedRecording(row, tuple(annotations), (video_info.width_px, video_info.height_px)), row, None
