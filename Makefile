@@ -22,6 +22,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+## make demo: synthetic recordings → local Prefect server + worker → `prefect deployment run curate/demo --watch`
+demo: $(STAMP)
+	bash scripts/demo.sh
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_curate.py
 

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.discover import SourceRecording, list_source_files, pair_source_files
 from curation.media import MediaError, probe_video
+from curation.splits import assign_split
 from data_contracts.annotations import AnnotationRow, read_annotations
 from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.errors import ContractError
@@ -63,13 +64,13 @@ def discover(source_dir: str, recipe: Recipe):
     rejected_rows, rejects = [], []
     for problem in problems:
         source = SourceRecording(problem.recording_id, problem.source_folder, None, None, None)
-        rejected_rows.append(_recording_row(source, recipe.split_for(problem.source_folder), recipe,
+        rejected_rows.append(_recording_row(source, assign_split(problem.source_folder, recipe.split_rules_dict()), recipe,
                                             status="rejected", reason=problem.reason))
         rejects.append(RejectRow("discover", problem.recording_id, None, problem.reason, problem.detail,
                                  recipe.recipe_hash))
     accepted = []
     for source in sources:
-        split = recipe.split_for(source.source_folder)
+        split = assign_split(source.source_folder, recipe.split_rules_dict())
         if split is None:
             detail = f"source folder {source.source_folder!r} matches no split rule {recipe.split_rules_dict()}"
             rejected_rows.append(_recording_row(source, None, recipe, status="rejected", reason="no_split_rule"))

@@ -126,3 +126,16 @@ def test_real_starss22_files_select_reasonable_clips():
         assert counts.min() >= 0 and counts.max() <= 50
         total_kept += int(select_windows(counts, starts, 40, None).kept.sum())
     assert total_kept > 0
+
+
+def test_splits_by_source_folder():
+    from curation.splits import assign_split
+
+    rules = {"generation": ["dev-*"], "evaluation": ["eval*"]}
+    assert assign_split("dev-train-sony", rules) == "generation"
+    assert assign_split("dev-test-tau", rules) == "generation"
+    assert assign_split("eval-synth", rules) == "evaluation"
+    assert assign_split("eval", rules) == "evaluation"
+    assert assign_split("other", rules) is None
+    with pytest.raises(ValueError, match="several splits"):
+        assign_split("dev-x", {"generation": ["dev-*"], "evaluation": ["*x"]})

@@ -1,0 +1,49 @@
+"""Pairing STARSS-layout files into recordings, with a reason for every recording that can't be curated."""
+
+from curation.discover import list_source_files, pair_source_files
+
+
+def test_pairs_files_by_folder_and_stem_and_names_what_is_missing():
+    paths = [
+        "foa_dev/dev-train-sony/fold3_room21_mix001.wav",
+        "metadata_dev/dev-train-sony/fold3_room21_mix001.csv",  # STARSS23: no video for mix001-012
+        "foa_dev/dev-train-sony/fold3_room21_mix013.wav",
+        "video_dev/dev-train-sony/fold3_room21_mix013.mp4",
+        "metadata_dev/dev-train-sony/fold3_room21_mix013.csv",
+        "video_dev/dev-test-tau/fold4_room2_mix001.mp4",
+        "metadata_dev/dev-test-tau/fold4_room2_mix001.csv",
+        "metadata_dev/dev-test-tau/fold4_room2_mix002.csv",
+        "foa_eval/mix001.wav",  # files directly in the set folder
+        "video_eval/mix001.mp4",
+        "metadata_eval/mix001.csv",
+    ]
+    recordings, problems = pair_source_files(paths)
+    assert [(r.recording_id, r.source_folder) for r in recordings] == [
+        ("fold3_room21_mix013", "dev-train-sony"),
+        ("mix001", "eval"),
+    ]
+    assert recordings[1].audio_path == "foa_eval/mix001.wav"
+    assert [(p.recording_id, p.reason) for p in problems] == [
+        ("fold4_room2_mix001", "no_audio"),
+        ("fold4_room2_mix002", "missing_files"),
+        ("fold3_room21_mix001", "no_video"),
+    ]
+    assert "no video" in problems[2].detail and "fold3_room21_mix001.wav" in problems[2].detail
+
+
+def test_duplicate_recording_ids_across_folders_are_all_refused():
+    paths = [f"{m}/{folder}/mix007.{ext}" for folder in ("dev-train-a", "dev-train-b")
+             for m, ext in (("foa_dev", "wav"), ("video_dev", "mp4"), ("metadata_dev", "csv"))]
+    recordings, problems = pair_source_files(paths)
+    assert recordings == []
+    assert [(p.source_folder, p.reason) for p in problems] == [
+        ("dev-train-a", "duplicate_recording_id"), ("dev-train-b", "duplicate_recording_id")]
+    assert "dev-train-b" in problems[0].detail
+
+
+def test_lists_only_modality_folders_and_skips_hidden_partial_files(tmp_path):
+    for rel in ["foa_dev/dev-x/a.wav", "video_dev/dev-x/a.mp4", "metadata_dev/dev-x/a.csv", "mic_dev/dev-x/a.wav",
+                "video_dev/dev-x/.a.partial.mp4", "notes/readme.csv", "foa_dev/dev-x/a.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    assert list_source_files(tmp_path) == ["foa_dev/dev-x/a.wav", "metadata_dev/dev-x/a.csv", "video_dev/dev-x/a.mp4"]
