@@ -1,0 +1,358 @@
+"""The curation recipe: every parameter that shapes the dataset, with the SAVGBench values as defaults.
+
+A recipe is flat (one level of keys), frozen and hashable; :attr:`Recipe.recipe_hash` identifies it in every
+manifest row. Values are coerced (ints where counts are meant, floats for angles and levels) and validated when the
+recipe is built, so a bad value fails before any work starts.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_contracts._atomic import write_text_atomic
+from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S, SPLITS, TARGET_CLASSES
+from data_contracts.errors import ContractError
+
+# Integer label rate so that frame counts convert to video frames and samples without float rounding.
+_LABEL_FRAMES_PER_S = round(1 / LABEL_FRAME_S)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """SAVGBench curation parameters (defaults: conventions.md, "The SAVGBench recipe").
+
+    Attributes:
+        window_frames: clip length in 100 ms label frames (50 = 5 s).
+        hop_frames: step between window starts in label frames (5 = 0.5 s); windows start at frame 0.
+        view_azimuths_deg: view directions, degrees, + = left, in [-180, 360).
+        view_elevations_deg: view elevations, degrees, + = up, in [-90, 90]; views are all azimuth x elevation pairs.
+        h_fov_deg: horizontal field of view of the perspective crop, degrees, in (0, 180).
+        content_width, content_height: picture size in pixels before letterboxing.
+        frame_width, frame_height: output video frame size in pixels (content letterboxed into it).
+        fps: output video frame rate, frames per second.
+        audio_rate: output audio sample rate, Hz.
+        highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it).
+        gain_db: gain applied after the high-pass, dB.
+        class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
+        min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
+        max_views_per_window: keep at most this many views per window (None: no limit).
+        clip_peak_limit: a clip whose stereo peak (full scale = 1) exceeds this is rejected as clipped.
+        split_rules: (split, glob patterns) pairs matched against a recording's source folder.
+    """
+
+    window_frames: int = 50
+    hop_frames: int = 5
+    view_azimuths_deg: tuple[float, ...] = tuple(float(azimuth) for azimuth in range(0, 360, 10))
+    view_elevations_deg: tuple[float, ...] = (0.0,)
+    h_fov_deg: float = 100.0
+    content_width: int = 256
+    content_height: int = 144
+    frame_width: int = 256
+    frame_height: int = 256
+    fps: int = 4
+    audio_rate: int = 16000
+    highpass_hz: float = 50.0
+    gain_db: float = 38.0
+    class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
+    min_onscreen_frames: int = 40
+    max_views_per_window: int | None = None
+    clip_peak_limit: float = 0.9999
+    split_rules: tuple[tuple[str, tuple[str, ...]], ...] = (("generation", ("dev-*",)), ("evaluation", ("eval*",)))
+
+    def __post_init__(self) -> None:
+        # Coercing here (not only in load_recipe) means a Recipe built in code is checked and hashed the same way.
+        for key, value in _coerce_fields(self).items():
+            object.__setattr__(self, key, value)
+        _validate(self)
+
+    def class_map_dict(self) -> dict[int, str]:
+        """``class_map`` as a dict: STARSS class id -> target class ("speech" or "instrument")."""
+        return dict(self.class_map)
+
+    def split_rules_dict(self) -> dict[str, tuple[str, ...]]:
+        """``split_rules`` as a dict: split name -> glob patterns for source folders."""
+        return dict(self.split_rules)
+
+    @property
+    def v_fov_deg(self) -> float:
+        """Vertical field of view in degrees that keeps square pixels in the content picture (~67.67 at 16:9)."""
+        half_h_fov = math.radians(self.h_fov_deg) / 2
+        return math.degrees(2 * math.atan(math.tan(half_h_fov) * self.content_height / self.content_width))
+
+    @property
+    def window_s(self) -> float:
+        """Clip length in seconds."""
+        return self.window_frames / _LABEL_FRAMES_PER_S
+
+    @property
+    def hop_s(self) -> float:
+        """Step between window starts in seconds."""
+        return self.hop_frames / _LABEL_FRAMES_PER_S
+
+    @property
+    def frames_per_clip(self) -> int:
+        """Video frames per clip (window_s * fps; validated to be integral)."""
+        return self.window_frames * self.fps // _LABEL_FRAMES_PER_S
+
+    @property
+    def samples_per_clip(self) -> int:
+        """Audio samples per channel per clip (window_s * audio_rate; validated to be integral)."""
+        return self.window_frames * self.audio_rate // _LABEL_FRAMES_PER_S
+
+    @property
+    def recipe_hash(self) -> str:
+        """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere."""
+        canonical = json.dumps(_canonical_numbers(self.to_dict()), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain YAML/JSON types (lists, dicts, numbers, strings); load_recipe accepts it back."""
+        result: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "class_map":
+                value = dict(value)
+            elif field.name == "split_rules":
+                value = {split: list(patterns) for split, patterns in value}
+            elif isinstance(value, tuple):
+                value = list(value)
+            result[field.name] = value
+        return result
+
+
+def load_recipe(
+    source: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+) -> Recipe:
+    """Build a recipe from defaults, then ``source``, then ``overrides``.
+
+    ``source`` is None (defaults only), a path to a flat YAML mapping, or a mapping. ``overrides`` is a mapping or
+    ``"key=value"`` strings (as given to ``--set``) whose values are parsed as YAML, e.g.
+    ``"view_azimuths_deg=[-90, 0, 90]"`` or ``"max_views_per_window=null"``; later overrides win.
+    Raises ContractError naming the file or key and the bad value.
+    """
+    values: dict[str, Any] = {}
+    if isinstance(source, Mapping):
+        values.update(_known_keys(source, "recipe"))
+    elif source is not None:
+        values.update(_known_keys(_read_yaml_mapping(source), str(source)))
+    if isinstance(overrides, Mapping):
+        values.update(_known_keys(overrides, "recipe overrides"))
+    elif overrides is not None:
+        if isinstance(overrides, str):
+            raise ContractError(
+                f"recipe overrides: {overrides!r}: expected a list of key=value strings, not one string"
+            )
+        for override in overrides:
+            values.update(_known_keys(dict([_parse_override(override)]), "recipe override"))
+    return Recipe(**values)
+
+
+def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
+    """Write ``recipe`` as YAML (readable by :func:`load_recipe`) atomically, its hash in a leading comment."""
+    body = yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=None)
+    write_text_atomic(path, f"# recipe_hash: {recipe.recipe_hash}\n{body}")
+
+
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
+_INT_KEYS = (
+    "window_frames",
+    "hop_frames",
+    "content_width",
+    "content_height",
+    "frame_width",
+    "frame_height",
+    "fps",
+    "audio_rate",
+    "min_onscreen_frames",
+)
+_FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit")
+_ANGLE_LIST_KEYS = ("view_azimuths_deg", "view_elevations_deg")
+
+
+def _read_yaml_mapping(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ContractError(f"{path}: cannot read recipe: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, Mapping):
+        raise ContractError(f"{path}: recipe must be a mapping of keys to values, got {type(loaded).__name__}")
+    return loaded
+
+
+def _parse_override(override: str) -> tuple[str, Any]:
+    if not isinstance(override, str) or "=" not in override:
+        raise ContractError(f"recipe override {override!r}: expected key=value")
+    key, text = override.split("=", 1)
+    key = key.strip()
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"recipe override {key}={text!r}: value is not valid YAML: {exc}") from exc
+
+
+def _known_keys(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    for key in values:
+        if key not in _FIELD_NAMES:
+            close = difflib.get_close_matches(str(key), _FIELD_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ContractError(f"{where}: unknown key {key!r}={values[key]!r}{hint}")
+    return dict(values)
+
+
+def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
+    coerced: dict[str, Any] = {}
+    for key in _INT_KEYS:
+        coerced[key] = _as_int(key, getattr(recipe, key))
+    for key in _FLOAT_KEYS:
+        coerced[key] = _as_float(key, getattr(recipe, key))
+    for key in _ANGLE_LIST_KEYS:
+        value = getattr(recipe, key)
+        if not isinstance(value, (list, tuple)):
+            raise ContractError(f"recipe: {key}={value!r}: expected a list of angles in degrees")
+        coerced[key] = tuple(_as_float(key, angle) for angle in value)
+    if recipe.max_views_per_window is None:
+        coerced["max_views_per_window"] = None
+    else:
+        coerced["max_views_per_window"] = _as_int("max_views_per_window", recipe.max_views_per_window)
+    coerced["class_map"] = _coerce_class_map(recipe.class_map)
+    coerced["split_rules"] = _coerce_split_rules(recipe.split_rules)
+    return coerced
+
+
+def _as_int(key: str, value: Any) -> int:
+    # Integral floats are accepted (YAML or arithmetic may give 50.0); bools are not numbers here.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value % 1:
+        raise ContractError(f"recipe: {key}={value!r}: expected an integer")
+    return int(value)
+
+
+def _as_float(key: str, value: Any) -> float:
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise ContractError(f"recipe: {key}={value!r}: expected a finite number")
+
+
+def _coerce_class_map(value: Any) -> tuple[tuple[int, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    try:
+        pairs = list(pairs)
+        if not all(len(pair) == 2 for pair in pairs):
+            raise TypeError
+    except TypeError:
+        raise ContractError(f"recipe: class_map={value!r}: expected a mapping of class id to target class") from None
+    coerced: dict[int, str] = {}
+    for key, target in pairs:
+        # JSON turns integer keys into strings, so "9" is accepted as class 9.
+        class_id = int(key) if isinstance(key, str) and key.strip().isdigit() else key
+        if isinstance(class_id, bool) or not isinstance(class_id, int) or class_id not in CLASS_NAMES:
+            raise ContractError(f"recipe: class_map: class id {class_id!r} is not a STARSS23 class (0-12)")
+        if target not in TARGET_CLASSES:
+            raise ContractError(f"recipe: class_map: {class_id}={target!r}: target must be one of {TARGET_CLASSES}")
+        coerced[class_id] = target
+    return tuple(sorted(coerced.items()))
+
+
+def _coerce_split_rules(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    try:
+        pairs = list(pairs)
+        if not all(len(pair) == 2 for pair in pairs):
+            raise TypeError
+    except TypeError:
+        raise ContractError(f"recipe: split_rules={value!r}: expected a mapping of split to glob patterns") from None
+    coerced: dict[str, tuple[str, ...]] = {}
+    for split, given in pairs:
+        if split not in SPLITS:
+            raise ContractError(f"recipe: split_rules: split {split!r} is not one of {SPLITS}")
+        # A single pattern may be written without a list (YAML "evaluation: eval*").
+        patterns = [given] if isinstance(given, str) else given
+        if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) and p for p in patterns):
+            raise ContractError(f"recipe: split_rules: {split}={patterns!r}: expected a list of glob patterns")
+        # Pattern order has no meaning, so sorting makes equal rules compare and hash equal.
+        coerced[split] = tuple(sorted(set(patterns)))
+    return tuple(sorted(coerced.items()))
+
+
+def _validate(recipe: Recipe) -> None:
+    def fail(key: str, problem: str) -> None:
+        raise ContractError(f"recipe: {key}={getattr(recipe, key)!r}: {problem}")
+
+    for key in (
+        "window_frames",
+        "hop_frames",
+        "content_width",
+        "content_height",
+        "frame_width",
+        "frame_height",
+        "fps",
+        "audio_rate",
+    ):
+        if getattr(recipe, key) <= 0:
+            fail(key, "must be > 0")
+    if not 0 < recipe.h_fov_deg < 180:
+        fail("h_fov_deg", "must be in (0, 180) degrees")
+    if recipe.content_width > recipe.frame_width:
+        fail("content_width", f"is larger than frame_width={recipe.frame_width}")
+    if recipe.content_height > recipe.frame_height:
+        fail("content_height", f"is larger than frame_height={recipe.frame_height}")
+    if not recipe.view_azimuths_deg:
+        fail("view_azimuths_deg", "no views: the list is empty")
+    if not recipe.view_elevations_deg:
+        fail("view_elevations_deg", "no views: the list is empty")
+    for azimuth in recipe.view_azimuths_deg:
+        if not -180 <= azimuth < 360:
+            fail("view_azimuths_deg", f"azimuth {azimuth:g} is outside [-180, 360) degrees")
+    for elevation in recipe.view_elevations_deg:
+        if not -90 <= elevation <= 90:
+            fail("view_elevations_deg", f"elevation {elevation:g} is outside [-90, 90] degrees")
+    # -10 and 350 look the same way: compare azimuths on the circle.
+    seen_azimuths: dict[float, float] = {}
+    for azimuth in recipe.view_azimuths_deg:
+        on_circle = azimuth % 360.0
+        if on_circle in seen_azimuths:
+            fail("view_azimuths_deg", f"azimuth {azimuth:g} duplicates {seen_azimuths[on_circle]:g} (same view)")
+        seen_azimuths[on_circle] = azimuth
+    if len(set(recipe.view_elevations_deg)) != len(recipe.view_elevations_deg):
+        fail("view_elevations_deg", "duplicate elevations (same view twice)")
+    if not 0 <= recipe.min_onscreen_frames <= recipe.window_frames:
+        fail("min_onscreen_frames", f"must be in [0, window_frames={recipe.window_frames}]")
+    if recipe.max_views_per_window is not None and recipe.max_views_per_window < 1:
+        fail("max_views_per_window", "must be >= 1 (or null for no limit)")
+    if not recipe.class_map:
+        fail("class_map", "no classes of interest: no clip could be kept")
+    if not 0 < recipe.highpass_hz < recipe.audio_rate / 2:
+        fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz")
+    if not 0 < recipe.clip_peak_limit <= 1:
+        fail("clip_peak_limit", "must be in (0, 1] (full scale = 1)")
+    if recipe.window_frames * recipe.fps % _LABEL_FRAMES_PER_S:
+        fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
+    if recipe.window_frames * recipe.audio_rate % _LABEL_FRAMES_PER_S:
+        fail("audio_rate", f"window_s * audio_rate = {recipe.window_s:g} s * {recipe.audio_rate} is not whole samples")
+
+
+def _canonical_numbers(value: Any) -> Any:
+    """Integral floats as ints, so that 10 and 10.0 give the same JSON and the same hash."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _canonical_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical_numbers(item) for item in value]
+    return value

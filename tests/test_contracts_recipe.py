@@ -1,0 +1,292 @@
+"""The recipe: SAVGBench defaults, loading and --set overrides, validation messages, and the stable hash."""
+
+import dataclasses
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data_contracts import ContractError, Recipe, dump_recipe_yaml, load_recipe
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_the_savgbench_recipe():
+    recipe = Recipe()
+    assert recipe.window_frames == 50 and recipe.window_s == 5.0
+    assert recipe.hop_frames == 5 and recipe.hop_s == 0.5
+    assert recipe.view_azimuths_deg == tuple(float(10 * k) for k in range(36))
+    assert all(type(azimuth) is float for azimuth in recipe.view_azimuths_deg)
+    assert recipe.view_elevations_deg == (0.0,)
+    assert len(recipe.view_azimuths_deg) * len(recipe.view_elevations_deg) == 36
+    assert recipe.h_fov_deg == 100.0
+    assert recipe.v_fov_deg == pytest.approx(67.67, abs=0.005)
+    assert recipe.v_fov_deg == pytest.approx(math.degrees(2 * math.atan(math.tan(math.radians(50)) * 144 / 256)))
+    assert (recipe.content_width, recipe.content_height, recipe.frame_width, recipe.frame_height) == (
+        256,
+        144,
+        256,
+        256,
+    )
+    assert recipe.fps == 4 and recipe.frames_per_clip == 20
+    assert recipe.audio_rate == 16000 and recipe.samples_per_clip == 80_000
+    assert recipe.highpass_hz == 50.0 and recipe.gain_db == 38.0
+    assert recipe.class_map_dict() == {0: "speech", 1: "speech", 9: "instrument"}
+    assert recipe.min_onscreen_frames == 40
+    assert recipe.max_views_per_window is None
+    assert recipe.clip_peak_limit == 0.9999
+    assert recipe.split_rules_dict() == {"generation": ("dev-*",), "evaluation": ("eval*",)}
+
+
+def test_recipe_is_frozen_and_hashable():
+    recipe = Recipe()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.h_fov_deg = 90.0
+    assert {recipe: "x"}[Recipe()] == "x"
+
+
+def test_load_recipe_without_source_gives_the_defaults():
+    assert load_recipe() == Recipe()
+
+
+def test_set_overrides_parse_as_yaml():
+    recipe = load_recipe(
+        overrides=[
+            "view_azimuths_deg=[-90,0,90]",
+            "view_elevations_deg=[-30, 0, 30]",
+            "max_views_per_window=null",
+            "class_map={0: speech, 9: instrument}",
+            "h_fov_deg=90",
+            "split_rules={generation: [dev-train-*], evaluation: eval*}",
+            "gain_db = -6.5",
+        ]
+    )
+    assert recipe.view_azimuths_deg == (-90.0, 0.0, 90.0)
+    assert recipe.view_elevations_deg == (-30.0, 0.0, 30.0)
+    assert recipe.max_views_per_window is None
+    assert recipe.class_map_dict() == {0: "speech", 9: "instrument"}
+    assert recipe.h_fov_deg == 90.0 and type(recipe.h_fov_deg) is float
+    assert recipe.split_rules_dict() == {"generation": ("dev-train-*",), "evaluation": ("eval*",)}
+    assert recipe.gain_db == -6.5
+
+
+def test_later_overrides_win_and_a_mapping_works_too():
+    assert load_recipe(overrides=["max_views_per_window=2", "max_views_per_window=3"]).max_views_per_window == 3
+    assert load_recipe(overrides={"max_views_per_window": 3}) == load_recipe(overrides=["max_views_per_window=3"])
+
+
+def test_yaml_file_then_overrides(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("h_fov_deg: 90\nmin_onscreen_frames: 30\n")
+    recipe = load_recipe(path, overrides=["min_onscreen_frames=20"])
+    assert (recipe.h_fov_deg, recipe.min_onscreen_frames) == (90.0, 20)
+    assert load_recipe(str(path)).min_onscreen_frames == 30
+
+
+def test_dump_then_load_gives_the_same_recipe_and_hash(tmp_path):
+    recipe = load_recipe(overrides=["view_azimuths_deg=[-12.5, 0, 12.5]", "max_views_per_window=4"])
+    path = tmp_path / "recipe.yaml"
+    dump_recipe_yaml(recipe, path)
+    assert path.read_text().startswith(f"# recipe_hash: {recipe.recipe_hash}\n")
+    assert load_recipe(path) == recipe
+    assert load_recipe(path).recipe_hash == recipe.recipe_hash
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
+
+
+def test_to_dict_is_plain_json_and_loads_back():
+    recipe = Recipe()
+    as_dict = recipe.to_dict()
+    assert as_dict["view_azimuths_deg"][:3] == [0.0, 10.0, 20.0]
+    assert as_dict["class_map"] == {0: "speech", 1: "speech", 9: "instrument"}
+    assert as_dict["split_rules"] == {"evaluation": ["eval*"], "generation": ["dev-*"]}
+    # JSON turns the integer class ids into strings; loading must still give the same recipe.
+    assert load_recipe(json.loads(json.dumps(as_dict))) == recipe
+    assert load_recipe(yaml.safe_load(yaml.safe_dump(as_dict))) == recipe
+
+
+BAD_OVERRIDES = {
+    "unknown key": (["colour=red"], "recipe override: unknown key 'colour'='red'"),
+    "misspelt key": (["h_fov=90"], "recipe override: unknown key 'h_fov'=90; did you mean 'h_fov_deg'?"),
+    "non-numeric value": (["h_fov_deg=wide"], "recipe: h_fov_deg='wide': expected a finite number"),
+    "boolean for a count": (["fps=true"], "recipe: fps=True: expected an integer"),
+    "fractional count": (["window_frames=2.5"], "recipe: window_frames=2.5: expected an integer"),
+    "empty value": (["gain_db="], "recipe: gain_db=None: expected a finite number"),
+    "h_fov zero": (["h_fov_deg=0"], "recipe: h_fov_deg=0.0: must be in (0, 180) degrees"),
+    "h_fov 180": (["h_fov_deg=180"], "recipe: h_fov_deg=180.0: must be in (0, 180) degrees"),
+    "zero content width": (["content_width=0"], "recipe: content_width=0: must be > 0"),
+    "negative content height": (["content_height=-144"], "recipe: content_height=-144: must be > 0"),
+    "content wider than frame": (["content_width=320"], "recipe: content_width=320: is larger than frame_width=256"),
+    "content taller than frame": (
+        ["content_height=300"],
+        "recipe: content_height=300: is larger than frame_height=256",
+    ),
+    "no azimuths": (["view_azimuths_deg=[]"], "recipe: view_azimuths_deg=(): no views: the list is empty"),
+    "no elevations": (["view_elevations_deg=[]"], "recipe: view_elevations_deg=(): no views: the list is empty"),
+    "azimuth list not a list": (["view_azimuths_deg=10"], "recipe: view_azimuths_deg=10: expected a list of angles"),
+    "azimuth 360": (["view_azimuths_deg=[0, 360]"], "recipe: view_azimuths_deg=(0.0, 360.0): azimuth 360 is outside"),
+    "azimuth -181": (["view_azimuths_deg=[-181]"], "recipe: view_azimuths_deg=(-181.0,): azimuth -181 is outside"),
+    "elevation 91": (
+        ["view_elevations_deg=[0, 91]"],
+        "recipe: view_elevations_deg=(0.0, 91.0): elevation 91 is outside",
+    ),
+    "non-numeric azimuth": (["view_azimuths_deg=[0, left]"], "recipe: view_azimuths_deg='left': expected a finite"),
+    "duplicate azimuth": (
+        ["view_azimuths_deg=[0, 10, 0]"],
+        "recipe: view_azimuths_deg=(0.0, 10.0, 0.0): azimuth 0 dup",
+    ),
+    "same view on the circle": (
+        ["view_azimuths_deg=[-10, 350]"],
+        "recipe: view_azimuths_deg=(-10.0, 350.0): azimuth 350 duplicates -10 (same view)",
+    ),
+    "duplicate elevation": (["view_elevations_deg=[5, 5]"], "recipe: view_elevations_deg=(5.0, 5.0): duplicate"),
+    "zero window": (["window_frames=0", "min_onscreen_frames=0"], "recipe: window_frames=0: must be > 0"),
+    "negative hop": (["hop_frames=-5"], "recipe: hop_frames=-5: must be > 0"),
+    "min onscreen above window": (["min_onscreen_frames=51"], "recipe: min_onscreen_frames=51: must be in [0, window"),
+    "negative min onscreen": (["min_onscreen_frames=-1"], "recipe: min_onscreen_frames=-1: must be in [0, window_"),
+    "zero views per window": (["max_views_per_window=0"], "recipe: max_views_per_window=0: must be >= 1"),
+    "unknown class id": (["class_map={13: speech}"], "recipe: class_map: class id 13 is not a STARSS23 class"),
+    "unknown target": (["class_map={0: music}"], "recipe: class_map: 0='music': target must be one of"),
+    "no target classes": (["class_map={}"], "recipe: class_map=(): no classes of interest"),
+    "class map not a mapping": (["class_map=speech"], "recipe: class_map='speech': expected a mapping"),
+    "unknown split": (["split_rules={train: [dev-*]}"], "recipe: split_rules: split 'train' is not one of"),
+    "empty split pattern": (
+        ["split_rules={generation: ['']}"],
+        "recipe: split_rules: generation=['']: expected a list",
+    ),
+    "fractional video frames": (
+        ["window_frames=45", "fps=3"],
+        "recipe: fps=3: window_s * fps = 4.5 s * 3 is not a whole number of video frames",
+    ),
+    "fractional samples": (
+        ["window_frames=45", "fps=2", "audio_rate=11025"],
+        "recipe: audio_rate=11025: window_s * audio_rate = 4.5 s * 11025 is not whole samples",
+    ),
+    "zero fps": (["fps=0"], "recipe: fps=0: must be > 0"),
+    "high-pass above Nyquist": (
+        ["highpass_hz=8000"],
+        "recipe: highpass_hz=8000.0: must be in (0, audio_rate / 2 = 8000)",
+    ),
+    "peak limit zero": (["clip_peak_limit=0"], "recipe: clip_peak_limit=0.0: must be in (0, 1]"),
+    "peak limit above full scale": (["clip_peak_limit=1.5"], "recipe: clip_peak_limit=1.5: must be in (0, 1]"),
+    "override without =": (["h_fov_deg"], "recipe override 'h_fov_deg': expected key=value"),
+    "override not valid YAML": (
+        ["class_map={0: [speech"],
+        "recipe override class_map='{0: [speech': value is not valid",
+    ),
+}
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_OVERRIDES.values(), ids=BAD_OVERRIDES.keys())
+def test_bad_recipe_raises_naming_the_key_and_value(overrides, message):
+    with pytest.raises(ContractError, match="^" + re.escape(message)):
+        load_recipe(overrides=overrides)
+
+
+def test_one_override_string_is_not_taken_for_a_list_of_characters():
+    with pytest.raises(ContractError, match=re.escape("recipe overrides: 'fps=4': expected a list of key=value")):
+        load_recipe(overrides="fps=4")
+
+
+def test_building_a_recipe_in_code_is_validated_too():
+    with pytest.raises(ContractError, match=re.escape("recipe: h_fov_deg=200.0: must be in (0, 180) degrees")):
+        Recipe(h_fov_deg=200)
+    with pytest.raises(ContractError, match=re.escape("recipe: h_fov_deg=180.0: must be in (0, 180) degrees")):
+        dataclasses.replace(Recipe(h_fov_deg=100), h_fov_deg=180)
+
+
+def test_bad_recipe_file_errors_name_the_file(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ContractError, match="^" + re.escape(f"{missing}: cannot read recipe")):
+        load_recipe(missing)
+    not_a_mapping = tmp_path / "list.yaml"
+    not_a_mapping.write_text("- 1\n- 2\n")
+    with pytest.raises(ContractError, match="^" + re.escape(f"{not_a_mapping}: recipe must be a mapping")):
+        load_recipe(not_a_mapping)
+    unknown_key = tmp_path / "unknown.yaml"
+    unknown_key.write_text("h_fov_deg: 90\nwindow: 50\n")
+    with pytest.raises(ContractError, match="^" + re.escape(f"{unknown_key}: unknown key 'window'=50")):
+        load_recipe(unknown_key)
+
+
+def test_an_empty_recipe_file_means_the_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing changed\n")
+    assert load_recipe(path) == Recipe()
+
+
+def test_recipe_hash_is_16_hex_digits_and_equal_for_equal_recipes():
+    assert re.fullmatch(r"[0-9a-f]{16}", Recipe().recipe_hash)
+    assert Recipe().recipe_hash == load_recipe().recipe_hash == load_recipe(Recipe().to_dict()).recipe_hash
+
+
+# One changed value per field: every field must reach the hash.
+CHANGED_FIELDS = {
+    "window_frames": 60,
+    "hop_frames": 10,
+    "view_azimuths_deg": [0, 90, 180, 270],
+    "view_elevations_deg": [0, 20],
+    "h_fov_deg": 90,
+    "content_width": 240,
+    "content_height": 135,
+    "frame_width": 320,
+    "frame_height": 240,
+    "fps": 5,
+    "audio_rate": 24000,
+    "highpass_hz": 40,
+    "gain_db": 30,
+    "class_map": {0: "speech", 1: "speech"},
+    "min_onscreen_frames": 30,
+    "max_views_per_window": 2,
+    "clip_peak_limit": 0.99,
+    "split_rules": {"generation": ["dev-train-*"], "evaluation": ["eval*"]},
+}
+
+
+def test_every_field_is_covered_by_the_change_list():
+    assert set(CHANGED_FIELDS) == {field.name for field in dataclasses.fields(Recipe)}
+
+
+@pytest.mark.parametrize(("key", "value"), CHANGED_FIELDS.items(), ids=CHANGED_FIELDS.keys())
+def test_changing_any_field_changes_the_hash(key, value):
+    assert load_recipe(overrides={key: value}).recipe_hash != Recipe().recipe_hash
+
+
+def test_all_single_field_changes_hash_differently():
+    hashes = {load_recipe(overrides={key: value}).recipe_hash for key, value in CHANGED_FIELDS.items()}
+    assert len(hashes | {Recipe().recipe_hash}) == len(CHANGED_FIELDS) + 1
+
+
+def test_hash_ignores_int_versus_float_spelling():
+    as_ints = load_recipe(overrides=["h_fov_deg=100", "view_azimuths_deg=[0, 90]", "window_frames=50", "gain_db=38"])
+    as_floats = load_recipe(
+        overrides=["h_fov_deg=100.0", "view_azimuths_deg=[0.0, 90.0]", "window_frames=50.0", "gain_db=38.0"]
+    )
+    assert as_ints == as_floats
+    assert as_ints.recipe_hash == as_floats.recipe_hash
+
+
+def test_hash_ignores_override_order_and_pattern_order():
+    overrides = ["h_fov_deg=90", "max_views_per_window=3", "class_map={9: instrument, 0: speech}"]
+    assert load_recipe(overrides=overrides).recipe_hash == load_recipe(overrides=overrides[::-1]).recipe_hash
+    assert load_recipe(overrides=["class_map={9: instrument, 0: speech}"]) == load_recipe(
+        overrides=["class_map={0: speech, 9: instrument}"]
+    )
+    forward = load_recipe(overrides=["split_rules={generation: [dev-*, extra-*], evaluation: [eval*]}"])
+    backward = load_recipe(overrides=["split_rules={evaluation: eval*, generation: [extra-*, dev-*]}"])
+    assert forward.recipe_hash == backward.recipe_hash
+
+
+def test_hash_is_the_same_in_another_interpreter():
+    # A different string-hash seed shows the hash does not depend on set or dict iteration order.
+    code = "from data_contracts import load_recipe; print(load_recipe(overrides=['h_fov_deg=90']).recipe_hash)"
+    environment = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == load_recipe(overrides=["h_fov_deg=90"]).recipe_hash
