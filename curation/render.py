@@ -76,8 +76,9 @@ class RenderResult:
 
 def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction, threads: int):
     """Yield (tick, frame): for each tick m of the grid, the first source frame shown at or after m/rate."""
+    # Frame i is the first at or after tick m when t[i-1] < m/rate <= t[i], i.e. floor(t·rate) steps up at i.
     g = f"({rate.numerator}/{rate.denominator})"
-    select = f"select='eq(n\\,0)+gt(ceil(t*{g}-1e-6)\\,ceil(prev_t*{g}-1e-6))'"
+    select = f"select='eq(n\\,0)+gt(floor(t*{g}+1e-6)\\,floor(prev_t*{g}+1e-6))'"
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", str(threads),
         "-i", str(video_path), "-vf", select, "-fps_mode", "passthrough",

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.discover import SourceRecording, list_source_files, pair_source_files
 from curation.media import MediaError, probe_video
+from curation.render import grid_rate_hz
 from curation.splits import assign_split
 from data_contracts.annotations import AnnotationRow, read_annotations
 from data_contracts.classes import LABEL_FRAME_S
@@ -114,6 +115,11 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
     if video_info.width_px != 2 * video_info.height_px:
         return _reject(source, split, recipe, "not_equirectangular",
                        f"{video}: {video_info.width_px}x{video_info.height_px} is not 2:1 equirectangular",
+                       duration_s=duration_s, **digests)
+    grid_hz = float(grid_rate_hz(recipe))
+    if not video_info.fps >= grid_hz:
+        return _reject(source, split, recipe, "video_fps_too_low",
+                       f"{video}: {video_info.fps} fps, the recipe samples frames at {grid_hz:g} Hz",
                        duration_s=duration_s, **digests)
     if abs(video_info.duration_s - duration_s) > LABEL_FRAME_S:
         return _reject(source, split, recipe, "duration_mismatch",
