@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -51,22 +52,20 @@ def curate(
         plan = plan_recording_task.submit(loaded, the_recipe)
         rendering.append((plan, render_recording_task.submit(loaded, plan, source_dir, output_dir, the_recipe)))
 
-    clips, events = [], []
-    n_candidates = n_qualifying = 0
-    seconds: dict[str, float] = defaultdict(float)
+    outputs = []
     for plan_future, render_future in rendering:
-        plan = plan_future.result()
-        result, render_rejects = render_future.result()
-        n_candidates += plan.n_candidates
-        n_qualifying += plan.n_qualifying
-        rejects.extend(render_rejects)
-        for plan_clip in result.written:
-            clips.append(plan_clip.clip)
-            events.extend(plan_clip.events)
-        for stage, value in result.seconds.items():
+        plan_future.wait()
+        output = render_future.result()
+        rejects.extend(output.rejects)
+        outputs.append(output)
+    seconds: dict[str, float] = defaultdict(float)
+    for output in outputs:
+        for stage, value in output.seconds.items():
             seconds[stage] += value
 
-    paths = write_manifests(output_dir, recordings, clips, events, rejects)
-    paths["report"] = report(output_dir, recordings, n_candidates, n_qualifying, clips, rejects, dict(seconds))
-    logger.info("curated %d clips from %d recordings into %s", len(clips), len(rendering), output_dir)
+    paths = write_manifests(output_dir, recordings, outputs, rejects)
+    clips = pq.read_table(paths["clips"])
+    paths["report"] = report(output_dir, recordings, sum(o.n_candidates for o in outputs),
+                             sum(o.n_qualifying for o in outputs), clips, rejects, dict(seconds))
+    logger.info("curated %d clips from %d recordings into %s", clips.num_rows, len(outputs), output_dir)
     return paths

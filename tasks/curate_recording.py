@@ -7,9 +7,13 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from dataclasses import dataclass
+
+import pyarrow as pa
+
 from curation.plan import RecordingPlan, plan_recording
-from curation.render import RenderResult, render_recording
-from data_contracts.manifests import RejectRow
+from curation.render import render_recording
+from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, rows_to_table
 from data_contracts.recipe import Recipe
 from tasks.discover import LoadedRecording
 
@@ -24,9 +28,23 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingPla
     return plan
 
 
+@dataclass(frozen=True)
+class RecordingOutput:
+    """One recording's share of the manifests. Clips and events travel as Arrow tables: handing Prefect one object
+    instead of thousands of rows keeps its bookkeeping of task inputs cheap."""
+
+    recording_id: str
+    n_candidates: int
+    n_qualifying: int
+    clips: pa.Table
+    events: pa.Table
+    rejects: tuple[RejectRow, ...]
+    seconds: dict[str, float]
+
+
 @task(name="render-recording", task_run_name="render-{loaded.row.recording_id}", cache_policy=NO_CACHE)
 def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_dir: str, output_dir: str,
-                          recipe: Recipe) -> tuple[RenderResult, list[RejectRow]]:
+                          recipe: Recipe) -> RecordingOutput:
     """Write the recording's clips (mp4, wav, metadata csv); clipped clips become rejects rows."""
     logger = get_run_logger()
     root = Path(source_dir)
@@ -40,4 +58,14 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
     ]
     logger.info("%s: times %s", loaded.row.recording_id,
                 ", ".join(f"{k} {v:.2f} s" for k, v in sorted(result.seconds.items())))
-    return result, rejects
+    written = sorted(result.written, key=lambda c: c.clip.clip_id)
+    return RecordingOutput(
+        recording_id=plan.recording_id,
+        n_candidates=plan.n_candidates,
+        n_qualifying=plan.n_qualifying,
+        clips=rows_to_table([c.clip for c in written], CLIPS_SCHEMA),
+        events=rows_to_table([e for c in written for e in sorted(
+            c.events, key=lambda e: (e.frame, e.class_id, e.source_index))], EVENTS_SCHEMA),
+        rejects=tuple(rejects),
+        seconds=dict(result.seconds),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,27 +29,39 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """One table from per-recording tables, in the order given, as a single chunk with one dictionary per column."""
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+
+
 @task(name="write-manifests", cache_policy=NO_CACHE)
-def write_manifests(output_dir: str, recordings, clips, events, rejects) -> dict[str, str]:
+def write_manifests(output_dir: str, recordings, outputs, rejects) -> dict[str, str]:
     """Validate the four tables together, then write `manifests/*.parquet` and `splits/*.txt`.
 
-    Rows are sorted by their ids so the files are byte-identical for the same inputs and recipe.
+    `outputs` are the recordings' RecordingOutput (clips and events tables, each sorted by clip id). Rows are
+    ordered by their ids so the files are byte-identical for the same inputs and recipe.
     """
     out = Path(output_dir)
-    rows = {
-        "recordings": sorted(recordings, key=lambda r: (r.source_folder, r.recording_id)),
-        "clips": sorted(clips, key=lambda c: c.clip_id),
-        "events": sorted(events, key=lambda e: (e.clip_id, e.frame, e.class_id, e.source_index)),
-        "rejects": sorted(rejects, key=lambda r: (r.stage, r.recording_id or "", r.clip_id or "", r.reason)),
+    outputs = sorted(outputs, key=lambda o: o.recording_id)  # clip ids start with the recording id
+    tables = {
+        "recordings": rows_to_table(sorted(recordings, key=lambda r: (r.source_folder, r.recording_id)),
+                                    RECORDINGS_SCHEMA),
+        "clips": _concat([o.clips for o in outputs], CLIPS_SCHEMA),
+        "events": _concat([o.events for o in outputs], EVENTS_SCHEMA),
+        "rejects": rows_to_table(sorted(rejects, key=lambda r: (r.stage, r.recording_id or "", r.clip_id or "",
+                                                                r.reason)), REJECTS_SCHEMA),
     }
-    tables = {name: rows_to_table(rows[name], schema) for name, schema in TABLES.items()}
     validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"])
     (out / "manifests").mkdir(parents=True, exist_ok=True)
     (out / "splits").mkdir(parents=True, exist_ok=True)
     written = {}
+    clip_split = tables["clips"].column("split").to_pylist()
+    video_paths = tables["clips"].column("video_path").to_pylist()
     for split in SPLITS:
         path = out / "splits" / f"{split}.txt"
-        lines = "".join(f"{c.video_path}\n" for c in rows["clips"] if c.split == split)
+        lines = "".join(f"{v}\n" for v, s in zip(video_paths, clip_split) if s == split)
         _write_atomic(path, lambda tmp: tmp.write_text(lines))
         written[f"splits/{split}"] = str(path)
     # Manifests last: their presence means every file they list is complete.

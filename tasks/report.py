@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -13,23 +14,26 @@ from data_contracts._atomic import write_text_atomic
 from data_contracts.classes import SPLITS, TARGET_CLASSES
 
 
-def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips, rejects, seconds: dict[str, float]):
+def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects,
+                seconds: dict[str, float]):
     """[{"stage", "count"}] rows: recordings found/accepted, candidates, qualifying, kept, rejects, per split/class."""
     rows = [
         {"stage": "recordings found", "count": len(recordings)},
         {"stage": "recordings accepted", "count": sum(r.status == "ok" for r in recordings)},
         {"stage": "candidate (window, view) pairs", "count": n_candidates},
         {"stage": "qualifying pairs", "count": n_qualifying},
-        {"stage": "clips kept", "count": len(clips)},
+        {"stage": "clips kept", "count": clips.num_rows},
     ]
+    split = clips.column("split").to_pylist()
+    frames = {t: clips.column(f"n_{t}_frames").to_pylist() for t in TARGET_CLASSES}
     for reason, count in sorted(Counter(r.reason for r in rejects).items()):
         rows.append({"stage": f"rejected: {reason}", "count": count})
-    for split in SPLITS:
-        in_split = [c for c in clips if c.split == split]
-        rows.append({"stage": f"clips in {split}", "count": len(in_split)})
+    for name in SPLITS:
+        in_split = [i for i, s in enumerate(split) if s == name]
+        rows.append({"stage": f"clips in {name}", "count": len(in_split)})
         for target in TARGET_CLASSES:
-            n = sum(getattr(c, f"n_{target}_frames") > 0 for c in in_split)
-            rows.append({"stage": f"clips in {split} with onscreen {target}", "count": n})
+            n = sum(frames[target][i] > 0 for i in in_split)
+            rows.append({"stage": f"clips in {name} with onscreen {target}", "count": n})
     for name, value in sorted(seconds.items()):
         rows.append({"stage": f"seconds: {name}", "count": round(value, 2)})
     return rows
@@ -42,7 +46,7 @@ def markdown_table(rows) -> str:
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report(output_dir: str, recordings, n_candidates: int, n_qualifying: int, clips, rejects,
+def report(output_dir: str, recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects,
            seconds: dict[str, float]) -> str:
     """Publish the funnel as a Prefect artifact and write `report/summary.md`; returns the summary's path."""
     rows = funnel_rows(recordings, n_candidates, n_qualifying, clips, rejects, seconds)
