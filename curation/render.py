@@ -31,7 +31,10 @@ from curation.plan import ClipPlan, RecordingPlan
 from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe
 
-__all__ = ["RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv", "partial_path"]
+# Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
+RENDER_VERSION = 1
+
+__all__ = ["RENDER_VERSION", "RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv", "partial_path"]
 
 
 def partial_path(path: Path) -> Path:
@@ -146,11 +149,13 @@ def render_recording(
     decode_threads: int = 0,
     encode_workers: int = 2,
     log: Callable[[str], None] = lambda message: None,
+    on_clip: Callable[[ClipPlan, str | None, str | None], None] = lambda clip, reason, detail: None,
 ) -> RenderResult:
     """Write every planned clip's wav, metadata csv and mp4 under output_dir; reject clipped ones.
 
     `video_size_px` is the source's (width, height). Files are written under partial names and renamed into place,
-    so a file with its final name is complete.
+    so a file with its final name is complete. `on_clip(clip, reason, detail)` is called as each clip is finished:
+    reason None when it was written, else why it was rejected.
     """
     result = RenderResult()
     clips: Sequence[ClipPlan] = plan.clips
@@ -181,7 +186,9 @@ def render_recording(
         stereo = segment @ weights[key]
         peak = float(np.abs(stereo).max())
         if peak > recipe.clip_peak_limit:
-            result.rejected.append((plan_clip, "clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}"))
+            detail = f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}"
+            result.rejected.append((plan_clip, "clipped", detail))
+            on_clip(plan_clip, "clipped", detail)
             continue
         _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
         _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
@@ -242,6 +249,7 @@ def render_recording(
                 plan_clip, future = pending.pop(0)
                 future.result()
                 result.written.append(plan_clip)
+                on_clip(plan_clip, None, None)
                 result.seconds["encode_wait"] += time.perf_counter() - t2
             if tick >= last_tick:
                 break
@@ -250,13 +258,16 @@ def render_recording(
         for plan_clip, future in pending:
             future.result()
             result.written.append(plan_clip)
+            on_clip(plan_clip, None, None)
         result.seconds["encode_wait"] += time.perf_counter() - t2
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     missing = [accepted[pos] for tick, positions in finishing.items() if tick > decoded - 1 for pos in positions]
     for plan_clip in missing:
-        result.rejected.append((plan_clip, "video_too_short", f"the video ends before {plan_clip.clip.start_s + recipe.window_s:.1f} s"))
+        detail = f"{video_path}: the video ends before {plan_clip.clip.start_s + recipe.window_s:.1f} s"
         for rel in (plan_clip.clip.audio_path, plan_clip.clip.metadata_path):
             (output_dir / rel).unlink(missing_ok=True)
+        result.rejected.append((plan_clip, "video_too_short", detail))
+        on_clip(plan_clip, "video_too_short", detail)
     log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, {decoded} frames decoded")
     return result

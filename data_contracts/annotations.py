@@ -83,15 +83,18 @@ def parse_annotations(text: str, source: str, *, max_frame: int | None = None) -
         where = f"{source}: line {line_number}"
         cells = [cell.strip() for cell in stripped.split(",")]
         if file_column_count is None and not any(_NUMBER.fullmatch(cell) for cell in cells):
-            raise ContractError(f"{where}: {stripped!r} looks like a header; annotation CSVs have no header row")
+            raise ContractError(f"{where}: {stripped!r} looks like a header; annotation CSVs have no header row",
+                                "annotation_header")
         if len(cells) not in _COLUMN_COUNTS:
-            raise ContractError(f"{where}: {len(cells)} columns in {stripped!r}, expected 5 (STARSS22) or 6 (STARSS23)")
+            raise ContractError(f"{where}: {len(cells)} columns in {stripped!r}, expected 5 (STARSS22) or 6 (STARSS23)",
+                                "annotation_column_count")
         if file_column_count is None:
             file_column_count, format_line_number = len(cells), line_number
         elif len(cells) != file_column_count:
             raise ContractError(
                 f"{where}: {len(cells)} columns in {stripped!r} but line {format_line_number} has "
-                f"{file_column_count}; one file must not mix STARSS22 and STARSS23 rows"
+                f"{file_column_count}; one file must not mix STARSS22 and STARSS23 rows",
+                "annotation_column_count",
             )
         row = AnnotationRow(
             *(_parse_cell(where, name, cell) for name, cell in zip(_COLUMNS[: len(cells)], cells, strict=True))
@@ -103,14 +106,15 @@ def parse_annotations(text: str, source: str, *, max_frame: int | None = None) -
             if row != first_row:
                 raise ContractError(
                     f"{where}: duplicate (frame, class_id, source_index)={key} with different values {stripped!r}, "
-                    f"first on line {first_line_number}"
+                    f"first on line {first_line_number}",
+                    "annotation_duplicate",
                 )
             repeated_lines.append(line_number)
             continue
         first_of_key[key] = (line_number, row)
         rows.append(row)
     if not rows:
-        raise ContractError(f"{source}: no annotation rows (empty file)")
+        raise ContractError(f"{source}: no annotation rows (empty file)", "annotation_empty")
     if repeated_lines:
         warnings.warn(
             f"{source}: dropped {len(repeated_lines)} verbatim repeated rows (first on line {repeated_lines[0]})",
@@ -125,7 +129,7 @@ def read_annotations(path: str | os.PathLike[str], *, max_frame: int | None = No
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ContractError(f"{path}: cannot read annotation file: {exc}") from exc
+        raise ContractError(f"{path}: cannot read annotation file: {exc}", "annotation_unreadable") from exc
     return parse_annotations(text, str(path), max_frame=max_frame)
 
 
@@ -173,13 +177,13 @@ def annotations_to_table(rows: Sequence[AnnotationRow]) -> pa.Table:
 
 def _parse_cell(where: str, name: str, cell: str) -> int | float:
     if not _NUMBER.fullmatch(cell):
-        raise ContractError(f"{where}: {name}={cell!r} is not a number")
+        raise ContractError(f"{where}: {name}={cell!r} is not a number", "annotation_not_numeric")
     value = float(cell)
     if not math.isfinite(value):
-        raise ContractError(f"{where}: {name}={cell!r} is not a finite number")
+        raise ContractError(f"{where}: {name}={cell!r} is not a finite number", "annotation_not_numeric")
     if name in _INTEGER_COLUMNS:
         if not value.is_integer():
-            raise ContractError(f"{where}: {name}={cell!r} is not an integer")
+            raise ContractError(f"{where}: {name}={cell!r} is not an integer", "annotation_not_integer")
         return int(value)
     return value
 
@@ -187,18 +191,22 @@ def _parse_cell(where: str, name: str, cell: str) -> int | float:
 def _check_row(where: str, row: AnnotationRow, max_frame: int | None) -> None:
     for name in _INTEGER_COLUMNS:
         if getattr(row, name) < 0:
-            raise ContractError(f"{where}: {name}={getattr(row, name)} is negative")
+            raise ContractError(f"{where}: {name}={getattr(row, name)} is negative", "annotation_negative")
     if max_frame is not None and row.frame > max_frame:
-        raise ContractError(f"{where}: frame={row.frame} is beyond the recording's end (max_frame={max_frame})")
+        raise ContractError(f"{where}: frame={row.frame} is beyond the recording's end (max_frame={max_frame})",
+                            "annotation_beyond_end")
     if row.class_id not in CLASS_NAMES:
-        raise ContractError(f"{where}: class_id={row.class_id} is not a STARSS23 class (0-{max(CLASS_NAMES)})")
+        raise ContractError(f"{where}: class_id={row.class_id} is not a STARSS23 class (0-{max(CLASS_NAMES)})",
+                            "annotation_unknown_class")
     # Written as "not inside" so that NaN, which compares false with everything, is rejected too.
     if not -180.0 <= row.azimuth_deg <= 180.0:
-        raise ContractError(f"{where}: azimuth_deg={row.azimuth_deg} out of range [-180, 180]")
+        raise ContractError(f"{where}: azimuth_deg={row.azimuth_deg} out of range [-180, 180]", "annotation_out_of_range")
     if not -90.0 <= row.elevation_deg <= 90.0:
-        raise ContractError(f"{where}: elevation_deg={row.elevation_deg} out of range [-90, 90]")
+        raise ContractError(f"{where}: elevation_deg={row.elevation_deg} out of range [-90, 90]",
+                            "annotation_out_of_range")
     if row.distance_cm is not None and not 0.0 <= row.distance_cm < math.inf:
-        raise ContractError(f"{where}: distance_cm={row.distance_cm} is negative or not finite")
+        raise ContractError(f"{where}: distance_cm={row.distance_cm} is negative or not finite",
+                            "annotation_out_of_range")
 
 
 def _format_number(value: int | float) -> str:

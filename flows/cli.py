@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -67,6 +68,9 @@ def _run_curate(args) -> int:
     except ContractError as exc:
         print(f"savgbench curate: {exc}", file=sys.stderr)
         return 2
+    # Prefect's in-process API server can take longer than its default 20 s to start on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.curate import curate
 
     paths = curate(

@@ -7,6 +7,7 @@ Composition only: the work lives in `tasks/` (I/O) and `curation/` (math and med
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from data_contracts.recipe import load_recipe
 from tasks.curate_recording import plan_recording_task, render_recording_task
 from tasks.discover import discover, inspect_recording
-from tasks.manifests import write_manifests
+from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.report import report
 
 
@@ -57,6 +58,10 @@ def curate(
         plan_future.wait()
         output = render_future.result()
         rejects.extend(output.rejects)
+        if output.failure is not None:
+            rejects.append(output.failure)
+            recordings = [replace(r, status="rejected", reason=output.failure.reason)
+                          if r.recording_id == output.recording_id else r for r in recordings]
         outputs.append(output)
     seconds: dict[str, float] = defaultdict(float)
     for output in outputs:
@@ -65,7 +70,9 @@ def curate(
 
     paths = write_manifests(output_dir, recordings, outputs, rejects)
     clips = pq.read_table(paths["clips"])
+    prune_stale_outputs(output_dir, clips.column("clip_id").to_pylist(), [r.recording_id for r in recordings])
     paths["report"] = report(output_dir, recordings, sum(o.n_candidates for o in outputs),
                              sum(o.n_qualifying for o in outputs), clips, rejects, dict(seconds))
-    logger.info("curated %d clips from %d recordings into %s", clips.num_rows, len(outputs), output_dir)
+    logger.info("curated %d clips (%d rendered now) from %d recordings into %s", clips.num_rows,
+                sum(o.n_rendered for o in outputs), len(outputs), output_dir)
     return paths

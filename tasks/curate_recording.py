@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dataclasses import dataclass
-
-import pyarrow as pa
-
+from curation.media import MediaError
 from curation.plan import RecordingPlan, plan_recording
 from curation.render import render_recording
 from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, rows_to_table
 from data_contracts.recipe import Recipe
 from tasks.discover import LoadedRecording
+from tasks.ledger import Ledger, render_key
 
 
 @task(name="plan-recording", task_run_name="plan-{loaded.row.recording_id}", cache_policy=NO_CACHE)
@@ -31,7 +31,8 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingPla
 @dataclass(frozen=True)
 class RecordingOutput:
     """One recording's share of the manifests. Clips and events travel as Arrow tables: handing Prefect one object
-    instead of thousands of rows keeps its bookkeeping of task inputs cheap."""
+    instead of thousands of rows keeps its bookkeeping of task inputs cheap. `failure` is set when the recording
+    had to be dropped while rendering (e.g. its video turned out corrupt); it then contributes no clips."""
 
     recording_id: str
     n_candidates: int
@@ -40,25 +41,61 @@ class RecordingOutput:
     events: pa.Table
     rejects: tuple[RejectRow, ...]
     seconds: dict[str, float]
+    n_rendered: int = 0
+    failure: RejectRow | None = None
+
+
+def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
+    clip = plan_clip.clip
+    return [output_dir / clip.video_path, output_dir / clip.audio_path, output_dir / clip.metadata_path]
 
 
 @task(name="render-recording", task_run_name="render-{loaded.row.recording_id}", cache_policy=NO_CACHE)
 def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_dir: str, output_dir: str,
                           recipe: Recipe) -> RecordingOutput:
-    """Write the recording's clips (mp4, wav, metadata csv); clipped clips become rejects rows."""
+    """Write the recording's clips (mp4, wav, metadata csv) that its ledger does not already hold.
+
+    Clipped clips become rejects rows. A media failure drops the whole recording: its clip files are deleted and
+    the failure is returned as a reject, so nothing of it is left half-written.
+    """
     logger = get_run_logger()
-    root = Path(source_dir)
-    result = render_recording(
-        plan, root / loaded.row.audio_path, root / loaded.row.video_path, loaded.video_size_px, Path(output_dir),
-        recipe, log=logger.info,
-    )
-    rejects = [
-        RejectRow("render", plan_clip.clip.recording_id, plan_clip.clip.clip_id, reason, detail, recipe.recipe_hash)
-        for plan_clip, reason, detail in result.rejected
-    ]
-    logger.info("%s: times %s", loaded.row.recording_id,
-                ", ".join(f"{k} {v:.2f} s" for k, v in sorted(result.seconds.items())))
-    written = sorted(result.written, key=lambda c: c.clip.clip_id)
+    root, out = Path(source_dir), Path(output_dir)
+    row = loaded.row
+    ledger = Ledger.load(out, row.recording_id, render_key(row, recipe))
+    todo = tuple(c for c in plan.clips if not ledger.done(c.clip.clip_id, _clip_paths(out, c)))
+    logger.info("%s: %d planned clips, %d already rendered, %d to render", row.recording_id, len(plan.clips),
+                len(plan.clips) - len(todo), len(todo))
+    seconds: dict[str, float] = {}
+    if todo:
+        try:
+            result = render_recording(
+                replace(plan, clips=todo), root / row.audio_path, root / row.video_path, loaded.video_size_px, out,
+                recipe, log=logger.info,
+                on_clip=lambda plan_clip, reason, detail: ledger.record(plan_clip.clip.clip_id, reason, detail),
+            )
+        except (MediaError, RuntimeError, OSError) as exc:
+            for plan_clip in plan.clips:
+                for path in _clip_paths(out, plan_clip):
+                    path.unlink(missing_ok=True)
+            ledger.path.unlink(missing_ok=True)
+            reason = "video_decode_failed" if isinstance(exc, MediaError) else "render_failed"
+            logger.error("%s: %s: %s", row.recording_id, reason, exc)
+            failure = RejectRow("render", row.recording_id, None, reason, str(exc), recipe.recipe_hash)
+            return RecordingOutput(row.recording_id, plan.n_candidates, plan.n_qualifying, CLIPS_SCHEMA.empty_table(),
+                                   EVENTS_SCHEMA.empty_table(), (), {}, 0, failure)
+        ledger.save()
+        seconds = dict(result.seconds)
+        logger.info("%s: times %s", row.recording_id, ", ".join(f"{k} {v:.2f} s" for k, v in sorted(seconds.items())))
+
+    written, rejects = [], []
+    for plan_clip in plan.clips:  # plan order is clip-id order within a recording
+        entry = ledger.clips[plan_clip.clip.clip_id]
+        if entry["status"] == "written":
+            written.append(plan_clip)
+        else:
+            rejects.append(RejectRow("render", row.recording_id, plan_clip.clip.clip_id, entry["reason"],
+                                     entry["detail"], recipe.recipe_hash))
+    written.sort(key=lambda c: c.clip.clip_id)
     return RecordingOutput(
         recording_id=plan.recording_id,
         n_candidates=plan.n_candidates,
@@ -67,5 +104,6 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         events=rows_to_table([e for c in written for e in sorted(
             c.events, key=lambda e: (e.frame, e.class_id, e.source_index))], EVENTS_SCHEMA),
         rejects=tuple(rejects),
-        seconds=dict(result.seconds),
+        seconds=seconds,
+        n_rendered=len(todo),
     )

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,6 +22,9 @@ from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import Recipe
 
 FOA_CHANNELS = 4
+FOA_RATE_HZ = 24000
+# Below one 24-bit step: nothing was recorded.
+SILENCE_PEAK = 2.0**-23
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,15 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _audio_peak(path: Path, rate_hz: int) -> float:
+    """Absolute peak of a wav, read in 10 s blocks so a 9-minute recording never sits in memory whole."""
+    peak = 0.0
+    for block in sf.blocks(str(path), blocksize=10 * rate_hz, dtype="float32", always_2d=True):
+        if block.size:
+            peak = max(peak, float(np.abs(block).max()))
+    return peak
 
 
 def _recording_row(source: SourceRecording, split, recipe: Recipe, **values) -> RecordingRow:
@@ -109,6 +122,16 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
     if info.frames == 0:
         return _reject(source, split, recipe, "empty_audio", f"{audio}: no samples", **digests)
     try:
+        peak = _audio_peak(audio, info.samplerate)
+    except RuntimeError as exc:
+        return _reject(source, split, recipe, "bad_audio", f"{audio}: unreadable audio data ({exc})", **digests)
+    if peak < SILENCE_PEAK:
+        return _reject(source, split, recipe, "silent_audio", f"{audio}: silent (peak {peak:.2e} < {SILENCE_PEAK:g})",
+                       duration_s=duration_s, **digests)
+    if info.samplerate != FOA_RATE_HZ:
+        # The audio chain resamples any rate to the recipe's audio_rate, so another rate is accepted, not refused.
+        logger.warning("%s: %d Hz, not the STARSS %d Hz; it will be resampled", audio, info.samplerate, FOA_RATE_HZ)
+    try:
         video_info = probe_video(video)
     except MediaError as exc:
         return _reject(source, split, recipe, "bad_video", str(exc), duration_s=duration_s, **digests)
@@ -129,7 +152,7 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
     try:
         annotations = read_annotations(metadata, max_frame=n_frames - 1)
     except ContractError as exc:
-        return _reject(source, split, recipe, "bad_annotations", str(exc), duration_s=duration_s, **digests)
+        return _reject(source, split, recipe, exc.reason, str(exc), duration_s=duration_s, **digests)
     row = _recording_row(source, split, recipe, duration_s=round(duration_s, 6), **digests)
     logger.info("%s: %.1f s, %dx%d video, %d annotation rows", source.recording_id, duration_s,
                 video_info.width_px, video_info.height_px, len(annotations))

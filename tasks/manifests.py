@@ -19,6 +19,7 @@ from data_contracts.manifests import (
     validate_manifests,
 )
 from data_contracts.classes import SPLITS
+from tasks.ledger import LEDGER_DIR
 
 TABLES = {"recordings": RECORDINGS_SCHEMA, "clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA, "rejects": REJECTS_SCHEMA}
 
@@ -71,3 +72,30 @@ def write_manifests(output_dir: str, recordings, outputs, rejects) -> dict[str, 
         written[name] = str(path)
     get_run_logger().info("manifests: %s", ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items()))
     return written
+
+
+CLIP_DIRS = tuple(f"{kind}_{suffix}" for kind in ("video", "audio", "metadata") for suffix in ("dev", "eval"))
+
+
+@task(name="prune-stale-outputs", cache_policy=NO_CACHE)
+def prune_stale_outputs(output_dir: str, clip_ids: list[str], recording_ids: list[str]) -> int:
+    """Delete clip files (and ledgers) that the manifests just written no longer list, e.g. a previous recipe's
+    views, so the output folder holds exactly what the manifests describe. Returns the number of files removed."""
+    out = Path(output_dir)
+    keep = set(clip_ids)
+    removed = 0
+    for folder in CLIP_DIRS:
+        for path in sorted((out / folder).glob("*")) if (out / folder).is_dir() else ():
+            # Partial files of a killed run, and complete files of clips no longer curated.
+            stem = path.name[1:].split(".partial")[0] if path.name.startswith(".") else path.stem
+            if path.is_file() and (path.name.startswith(".") or stem not in keep):
+                path.unlink()
+                removed += 1
+    known = set(recording_ids)
+    ledger_dir = out / LEDGER_DIR
+    for path in sorted(ledger_dir.glob("*.json")) if ledger_dir.is_dir() else ():
+        if path.stem not in known:
+            path.unlink()
+    if removed:
+        get_run_logger().info("removed %d stale clip files from %s", removed, out)
+    return removed
