@@ -251,7 +251,7 @@ def _format_angle(name: str, value: float, integer_digits: int) -> str:
 def validate_recordings(table: pa.Table) -> None:
     """Check a recordings table: schema, non-null columns, unique ids, split/status domains, paths, hashes."""
     name = _check_schema(table, RECORDINGS_SCHEMA)
-    _check_unique(name, table, ["recording_id"])
+    _check_unique(name, table, ["source_folder", "recording_id"])  # duplicate ids across folders are rejected rows
     _check_non_empty(name, table, "recording_id")
     _check_in(name, table, "split", SPLITS)
     _check_in(name, table, "status", STATUSES)
