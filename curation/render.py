@@ -32,7 +32,10 @@ from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
+VIDEO_PRESET = "veryfast"
+VIDEO_CRF = 18
+AUDIO_BITRATE = 96_000
 
 __all__ = ["RENDER_VERSION", "RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv", "partial_path"]
 
@@ -107,22 +110,38 @@ def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction
 
 
 def _encode_clip(video_path: Path, frames: np.ndarray, wav_path: Path, fps: int, audio_rate: int) -> None:
-    """One clip's mp4: H.264 frames from memory plus the clip's WAV as AAC, written to a partial name then moved."""
+    """One clip's mp4: H.264 frames from memory plus the clip's WAV as AAC, written to a partial name then moved.
+
+    Encoded in-process with PyAV (libx264 and FFmpeg's AAC encoder): a process per clip cost more than the encoding
+    itself. PyAV releases the GIL while encoding, so a few threads keep both cores busy.
+    """
+    import av
+
     height_px, width_px = frames.shape[1:3]
+    stereo, rate_hz = sf.read(wav_path, dtype="float32", always_2d=True)
+    if rate_hz != audio_rate:
+        raise MediaError(f"{wav_path}: {rate_hz} Hz, expected {audio_rate} Hz")
     tmp = partial_path(video_path)
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-threads", "1",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width_px}x{height_px}", "-r", str(fps), "-i", "pipe:0",
-        "-f", "wav", "-i", str(wav_path),
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ar", str(audio_rate), "-ac", "2",
-        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-        "-f", "mp4", str(tmp),
-    ]
-    result = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
-    if result.returncode != 0:
+    try:
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            container.metadata.clear()
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
+            video.options = {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}
+            video.thread_count = 1
+            audio = container.add_stream("aac", rate=audio_rate, layout="stereo")
+            audio.bit_rate = AUDIO_BITRATE
+            audio.options = {"aac_coder": "fast"}
+            for frame in frames:
+                container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(video.encode())
+            samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T), format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = audio_rate, 0
+            container.mux(audio.encode(samples))
+            container.mux(audio.encode())
+    except (av.FFmpegError, OSError) as exc:
         tmp.unlink(missing_ok=True)
-        raise MediaError(f"{video_path}: ffmpeg encode failed ({result.stderr.decode(errors='replace')[-300:]})")
+        raise MediaError(f"{video_path}: encode failed ({exc})") from exc
     os.replace(tmp, video_path)
 
 
