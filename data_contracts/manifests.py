@@ -251,7 +251,16 @@ def _format_angle(name: str, value: float, integer_digits: int) -> str:
 def validate_recordings(table: pa.Table) -> None:
     """Check a recordings table: schema, non-null columns, unique ids, split/status domains, paths, hashes."""
     name = _check_schema(table, RECORDINGS_SCHEMA)
-    _check_unique(name, table, ["source_folder", "recording_id"])  # duplicate ids across folders are rejected rows
+    # One row per (source folder, recording id); an id found in two folders is allowed only as rejected rows, since
+    # clip ids and splits are keyed by recording id.
+    _check_unique(name, table, ["source_folder", "recording_id"])
+    ids, statuses = table.column("recording_id").to_pylist(), table.column("status").to_pylist()
+    first_row_of_id: dict[str, int] = {}
+    for index, recording_id in enumerate(ids):
+        first = first_row_of_id.setdefault(recording_id, index)
+        if first != index and "ok" in (statuses[first], statuses[index]):
+            raise ContractError(f"{name}: row {index}: recording_id={recording_id!r} duplicates row {first}, "
+                                "and one of them has status 'ok'")
     _check_non_empty(name, table, "recording_id")
     _check_in(name, table, "split", SPLITS)
     _check_in(name, table, "status", STATUSES)

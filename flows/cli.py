@@ -82,13 +82,30 @@ def _run_curate(args) -> int:
     return 0
 
 
+def _add_audit(sub) -> None:
+    p = sub.add_parser("audit", help="write OUT/report/index.html: tables, plots and contact sheets of a curated set")
+    p.add_argument("out", type=Path, help="output root of a curate run (holds manifests/ and the clips)")
+
+
+def _run_audit(args) -> int:
+    from curation.audit import write_report
+
+    manifests = args.out / "manifests"
+    if not (manifests / "clips.parquet").is_file():
+        print(f"savgbench audit: {manifests}: no manifests (run `savgbench curate` first)", file=sys.stderr)
+        return 2
+    print(f"report: {write_report(args.out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="savgbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
     _add_curate(sub)
+    _add_audit(sub)
     args = parser.parse_args(argv)
-    handlers = {"synth": _run_synth, "curate": _run_curate}
+    handlers = {"synth": _run_synth, "curate": _run_curate, "audit": _run_audit}
     return handlers[args.command](args)
 
 

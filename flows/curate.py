@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from data_contracts.recipe import load_recipe
 from tasks.curate_recording import plan_recording_task, render_recording_task
+from tasks.audit import audit
 from tasks.discover import discover, inspect_recording
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.report import report
@@ -73,6 +74,7 @@ def curate(
     prune_stale_outputs(output_dir, clips.column("clip_id").to_pylist(), [r.recording_id for r in recordings])
     paths["report"] = report(output_dir, recordings, sum(o.n_candidates for o in outputs),
                              sum(o.n_qualifying for o in outputs), clips, rejects, dict(seconds))
+    paths["audit"] = audit(output_dir)
     logger.info("curated %d clips (%d rendered now) from %d recordings into %s", clips.num_rows,
                 sum(o.n_rendered for o in outputs), len(outputs), output_dir)
     return paths

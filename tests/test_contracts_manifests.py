@@ -250,7 +250,12 @@ BAD_TABLES = {
     "recordings: duplicate id": (
         "recordings",
         [RECORDING, replace(RECORDING, source_folder="dev-test-sony")],
-        "recordings: row 1: recording_id='fold3_room21_mix002' duplicates row 0",
+        "recordings: row 1: recording_id='fold3_room21_mix002' duplicates row 0, and one of them has status 'ok'",
+    ),
+    "recordings: same folder and id twice": (
+        "recordings",
+        [replace(RECORDING, status="rejected", reason="duplicate_recording_id")] * 2,
+        "recordings: row 1: source_folder='dev-train-sony', recording_id='fold3_room21_mix002' duplicates row 0",
     ),
     "recordings: unknown status": (
         "recordings",
