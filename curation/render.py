@@ -32,7 +32,7 @@ from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
@@ -109,7 +109,7 @@ def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction
         raise MediaError(f"{video_path}: ffmpeg decode failed ({stderr.strip()[-300:]})")
 
 
-def _encode_clip(video_path: Path, frames: np.ndarray, wav_path: Path, fps: int, audio_rate: int) -> None:
+def _encode_clip(video_path: Path, frames: np.ndarray, stereo: np.ndarray, fps: int, audio_rate: int) -> None:
     """One clip's mp4: H.264 frames from memory plus the clip's WAV as AAC, written to a partial name then moved.
 
     Encoded in-process with PyAV (libx264 and FFmpeg's AAC encoder): a process per clip cost more than the encoding
@@ -118,9 +118,6 @@ def _encode_clip(video_path: Path, frames: np.ndarray, wav_path: Path, fps: int,
     import av
 
     height_px, width_px = frames.shape[1:3]
-    stereo, rate_hz = sf.read(wav_path, dtype="float32", always_2d=True)
-    if rate_hz != audio_rate:
-        raise MediaError(f"{wav_path}: {rate_hz} Hz, expected {audio_rate} Hz")
     tmp = partial_path(video_path)
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -135,7 +132,8 @@ def _encode_clip(video_path: Path, frames: np.ndarray, wav_path: Path, fps: int,
             for frame in frames:
                 container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(video.encode())
-            samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T), format="fltp", layout="stereo")
+            samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T, dtype=np.float32), format="fltp",
+                                                 layout="stereo")
             samples.sample_rate, samples.pts = audio_rate, 0
             container.mux(audio.encode(samples))
             container.mux(audio.encode())
@@ -157,6 +155,41 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _finish_clip(plan_clip: ClipPlan, frames: np.ndarray, prepared: np.ndarray, weights: dict, output_dir: Path,
+                 recipe: Recipe) -> tuple[str | None, str | None, dict[str, float]]:
+    """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread).
+
+    Returns (reason, detail, seconds): reason None when the clip was written.
+    """
+    t0 = time.perf_counter()
+    clip = plan_clip.clip
+    samples = recipe.samples_per_clip
+    first = int(round(clip.start_s * recipe.audio_rate))
+    segment = prepared[first : first + samples]
+    if segment.shape[0] < samples:
+        segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+    stereo = segment @ weights[(clip.view_azimuth_deg, clip.view_elevation_deg)]
+    peak = float(np.abs(stereo).max())
+    if peak > recipe.clip_peak_limit:
+        return "clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {}
+    _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
+    _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
+    t1 = time.perf_counter()
+    _encode_clip(output_dir / clip.video_path, frames, stereo, recipe.fps, recipe.audio_rate)
+    return None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1}
+
+
+def _collect(plan_clip: ClipPlan, future: Future, result: RenderResult, on_clip) -> None:
+    reason, detail, seconds = future.result()
+    for stage, value in seconds.items():
+        result.seconds[stage] += value
+    if reason is None:
+        result.written.append(plan_clip)
+    else:
+        result.rejected.append((plan_clip, reason, detail))
+    on_clip(plan_clip, reason, detail)
+
+
 def render_recording(
     plan: RecordingPlan,
     audio_path: Path,
@@ -166,7 +199,7 @@ def render_recording(
     recipe: Recipe,
     *,
     decode_threads: int = 0,
-    encode_workers: int = 2,
+    encode_workers: int | None = None,
     log: Callable[[str], None] = lambda message: None,
     on_clip: Callable[[ClipPlan, str | None, str | None], None] = lambda clip, reason, detail: None,
 ) -> RenderResult:
@@ -177,6 +210,7 @@ def render_recording(
     reason None when it was written, else why it was rejected.
     """
     result = RenderResult()
+    encode_workers = encode_workers or max(2, os.cpu_count() or 2)
     clips: Sequence[ClipPlan] = plan.clips
     if not clips:
         return result
@@ -185,45 +219,22 @@ def render_recording(
     }:
         (output_dir / sub).mkdir(parents=True, exist_ok=True)
 
-    # Audio first: clipped clips are rejected before any video work is spent on them.
+    # The view-independent audio chain runs once; each clip is then a slice times its view's 4×2 matrix.
     t0 = time.perf_counter()
     foa, rate_hz = sf.read(audio_path, dtype="float32", always_2d=True)
     prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db).astype(np.float32)
     del foa
-    samples = recipe.samples_per_clip
-    weights = {}
-    accepted: list[ClipPlan] = []
-    for plan_clip in clips:
-        clip = plan_clip.clip
-        first = int(round(clip.start_s * recipe.audio_rate))
-        segment = prepared[first : first + samples]
-        if segment.shape[0] < samples:
-            segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
-        key = (clip.view_azimuth_deg, clip.view_elevation_deg)
-        if key not in weights:
-            weights[key] = stereo_weights(*key).astype(np.float32)
-        stereo = segment @ weights[key]
-        peak = float(np.abs(stereo).max())
-        if peak > recipe.clip_peak_limit:
-            detail = f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}"
-            result.rejected.append((plan_clip, "clipped", detail))
-            on_clip(plan_clip, "clipped", detail)
-            continue
-        _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
-        _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
-        accepted.append(plan_clip)
-    del prepared
+    weights = {(c.clip.view_azimuth_deg, c.clip.view_elevation_deg): None for c in clips}
+    weights = {key: stereo_weights(*key).astype(np.float32) for key in weights}
     result.seconds["audio"] += time.perf_counter() - t0
-    if not accepted:
-        return result
 
     # Which grid ticks each view needs, and when each clip is complete.
     rate = grid_rate_hz(recipe)
     ticks_per_frame = int(rate / recipe.fps)
     clip_ticks: dict[int, list[int]] = {}
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
-    finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `accepted`
-    for pos, plan_clip in enumerate(accepted):
+    finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
+    for pos, plan_clip in enumerate(clips):
         start_tick = int(Fraction(plan_clip.clip.start_frame) * Fraction(LABEL_FRAME_S).limit_denominator(1000) * rate)
         ticks = [start_tick + k * ticks_per_frame for k in range(recipe.frames_per_clip)]
         clip_ticks[pos] = ticks
@@ -238,7 +249,7 @@ def render_recording(
         v: perspective_map(width_px, height_px, view.view_azimuth_deg, view.view_elevation_deg, recipe.h_fov_deg,
                            recipe.v_fov_deg, recipe.content_width, recipe.content_height)
         for v, view in enumerate(plan.views)
-        if any(c.view_index == v for c in accepted)
+        if any(c.view_index == v for c in clips)
     }
     cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame
     pending: list[tuple[ClipPlan, Future]] = []
@@ -254,38 +265,30 @@ def render_recording(
                 cache[(tick, v)] = letterbox(render_view(frame, maps[v]), recipe.frame_width, recipe.frame_height)
             result.seconds["remap"] += time.perf_counter() - t1
             for pos in finishing.get(tick, ()):
-                plan_clip = accepted[pos]
+                plan_clip = clips[pos]
                 frames = np.stack([cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]])
                 clip = plan_clip.clip
-                future = pool.submit(_encode_clip, output_dir / clip.video_path, frames,
-                                     output_dir / clip.audio_path, recipe.fps, recipe.audio_rate)
+                future = pool.submit(_finish_clip, plan_clip, frames, prepared, weights, output_dir, recipe)
                 pending.append((plan_clip, future))
             # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
             for key in [k for k in cache if k[0] <= tick - span]:
                 del cache[key]
             while len(pending) > 4 * encode_workers:
                 t2 = time.perf_counter()
-                plan_clip, future = pending.pop(0)
-                future.result()
-                result.written.append(plan_clip)
-                on_clip(plan_clip, None, None)
+                _collect(*pending.pop(0), result, on_clip)
                 result.seconds["encode_wait"] += time.perf_counter() - t2
             if tick >= last_tick:
                 break
             t_decode = time.perf_counter()
         t2 = time.perf_counter()
         for plan_clip, future in pending:
-            future.result()
-            result.written.append(plan_clip)
-            on_clip(plan_clip, None, None)
+            _collect(plan_clip, future, result, on_clip)
         result.seconds["encode_wait"] += time.perf_counter() - t2
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    missing = [accepted[pos] for tick, positions in finishing.items() if tick > decoded - 1 for pos in positions]
+    missing = [clips[pos] for tick, positions in finishing.items() if tick > decoded - 1 for pos in positions]
     for plan_clip in missing:
         detail = f"{video_path}: the video ends before {plan_clip.clip.start_s + recipe.window_s:.1f} s"
-        for rel in (plan_clip.clip.audio_path, plan_clip.clip.metadata_path):
-            (output_dir / rel).unlink(missing_ok=True)
         result.rejected.append((plan_clip, "video_too_short", detail))
         on_clip(plan_clip, "video_too_short", detail)
     log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, {decoded} frames decoded")
