@@ -57,6 +57,10 @@ def _add_curate(sub) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one recipe key; the value is parsed as YAML, e.g. --set view_azimuths_deg=[-90,0,90]",
     )
+    p.add_argument("--task-runner", choices=("threads", "processes", "dask"), default=None,
+                   help="engine for the tasks (default: $SAVGBENCH_TASK_RUNNER or threads)")
+    p.add_argument("--workers", type=int, default=None, help="pool size / local Dask workers (default 2)")
+    p.add_argument("--dask-address", default=None, help="connect to this Dask scheduler instead of a local cluster")
 
 
 def _run_curate(args) -> int:
@@ -72,7 +76,10 @@ def _run_curate(args) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.curate import curate
+    from flows.runners import make_task_runner
 
+    if args.task_runner or args.workers or args.dask_address:
+        curate = curate.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
     paths = curate(
         str(args.source), str(args.out),
         recipe=str(args.recipe) if args.recipe else None, overrides=list(args.overrides),

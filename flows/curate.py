@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from data_contracts.recipe import load_recipe
+from flows.runners import make_task_runner
 from tasks.curate_recording import plan_recording_task, render_recording_task
 from tasks.audit import audit
 from tasks.discover import discover, inspect_recording
@@ -23,7 +23,7 @@ from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.report import report
 
 
-@flow(name="curate", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="curate", task_runner=make_task_runner())
 def curate(
     source_dir: str,
     output_dir: str,
