@@ -336,12 +336,17 @@ def format_table(rows: list[tuple[str, str, str, str]]) -> str:
     return "\n".join([line(header), line(tuple("-" * w for w in widths)), *(line(row) for row in rows)])
 
 
-# The renderer's own accounting (RenderResult.seconds), in the order the work happens.
+# The renderer's own accounting (RenderResult.seconds), in the order the work happens. The first four are wall
+# time of the main thread; the last two are time spent inside the worker threads, summed over workers.
 STAGES = (
-    ("audio", "audio: FOA chain once, cut + write wav/csv per clip"),
+    ("audio", "audio: FOA chain once (main thread)"),
     ("decode", "decode: waiting for the next 4 Hz source frame"),
     ("remap", "remap: cv2 perspective views + letterbox"),
-    ("encode_wait", "encode_wait: waiting for the per-clip encoders"),
+    ("encode_wait", "encode_wait: waiting for the clip workers"),
+)
+WORKER_STAGES = (
+    ("clip_audio_cpu", "in workers: cut stereo, write wav + csv (summed)"),
+    ("encode_cpu", "in workers: H.264 + AAC encode, mp4 (summed)"),
 )
 
 
@@ -363,9 +368,11 @@ def run_rows(run: CurateRun, decode_s: float, per_clip_mean_s: float) -> list[tu
     ]
     for key, description in STAGES:
         rows.append((f"{tag}     {description}", f"{run.stage_seconds.get(key, 0.0):.1f} s", "", "-"))
-    accounted_s = sum(run.stage_seconds.values())
+    accounted_s = sum(run.stage_seconds.get(key, 0.0) for key, _ in STAGES)
+    rows.append((f"{tag}     other: stacking frames, cache, bookkeeping", f"{run.render_s - accounted_s:.1f} s", "", "-"))
+    for key, description in WORKER_STAGES:
+        rows.append((f"{tag}     {description}", f"{run.stage_seconds.get(key, 0.0):.1f} s", "", "-"))
     rows += [
-        (f"{tag}     other: stacking frames, cache, bookkeeping", f"{run.render_s - accounted_s:.1f} s", "", "-"),
         (f"{tag} ours: wall per written clip", f"{1000 * run.total_s / max(run.n_written, 1):.1f} ms", "", "-"),
         (f"{tag} ours: CPU (all processes) / (wall x {os.cpu_count()} CPUs)",
          f"{100 * run.cpu_s / (run.total_s * os.cpu_count()):.0f} %", "", "-"),
