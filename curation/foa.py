@@ -106,8 +106,20 @@ def resample(samples, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
 
 
 def prepare_foa(foa, rate_hz: int, out_rate_hz: int, highpass_hz: float, gain_db: float) -> np.ndarray:
-    """The view-independent part of the SAVGBench audio chain: high-pass, gain, resample. Done once per recording."""
-    return resample(apply_gain_db(highpass(foa, rate_hz, highpass_hz), gain_db), rate_hz, out_rate_hz)
+    """The view-independent part of the SAVGBench audio chain: high-pass, gain, resample. Done once per recording.
+
+    Returns float32 (m, channels). Channels are processed one at a time in float64, so a 9-minute 4-channel
+    recording needs a few hundred MB rather than several copies of the whole array in float64.
+    """
+    foa = np.asarray(foa)
+    out = None
+    for channel in range(foa.shape[1]):
+        processed = resample(apply_gain_db(highpass(foa[:, channel], rate_hz, highpass_hz), gain_db),
+                             rate_hz, out_rate_hz)
+        if out is None:
+            out = np.empty((processed.shape[0], foa.shape[1]), dtype=np.float32)
+        out[:, channel] = processed
+    return out
 
 
 def foa_to_view_stereo(

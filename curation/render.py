@@ -222,7 +222,7 @@ def render_recording(
     # The view-independent audio chain runs once; each clip is then a slice times its view's 4×2 matrix.
     t0 = time.perf_counter()
     foa, rate_hz = sf.read(audio_path, dtype="float32", always_2d=True)
-    prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db).astype(np.float32)
+    prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db)
     del foa
     weights = {(c.clip.view_azimuth_deg, c.clip.view_elevation_deg): None for c in clips}
     weights = {key: stereo_weights(*key).astype(np.float32) for key in weights}
