@@ -23,6 +23,7 @@ __all__ = [
     "VideoInfo",
     "probe_video",
     "iter_video_frames",
+    "read_raw_frames",
     "VideoEncoder",
     "encode_video",
 ]
@@ -115,8 +116,16 @@ def iter_video_frames(
         filters.append(f"fps={format_rate(fps)}")
     filters.append(f"scale={width_px}:{height_px}:flags=area")
     cmd += ["-vf", ",".join(filters), "-f", "rawvideo", "-pix_fmt", "rgb24", "-an", "pipe:1"]
+    return read_raw_frames(cmd, path, width_px, height_px)
+
+
+def read_raw_frames(cmd: list[str], path: str | Path, width_px: int, height_px: int) -> Iterator[np.ndarray]:
+    """Run an ffmpeg command that writes rgb24 frames of width_px × height_px to stdout and yield them.
+
+    Stopping early ends ffmpeg; a failure raises MediaError naming `path` (the input the command reads).
+    """
     frame_bytes = width_px * height_px * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
     try:
         while True:
             buf = proc.stdout.read(frame_bytes)

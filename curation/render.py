@@ -12,7 +12,6 @@ import csv
 import io
 import math
 import os
-import subprocess
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from curation.foa import prepare_foa, stereo_weights
-from curation.media import MediaError, ffmpeg_exe
+from curation.media import MediaError, ffmpeg_exe, read_raw_frames
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts.classes import LABEL_FRAME_S
@@ -90,23 +89,7 @@ def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction
         "-i", str(video_path), "-vf", select, "-fps_mode", "passthrough",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-an", "pipe:1",
     ]
-    frame_bytes = width_px * height_px * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
-    tick = 0
-    try:
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            yield tick, np.frombuffer(buf, dtype=np.uint8).reshape(height_px, width_px, 3)
-            tick += 1
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-        code = proc.wait()
-    if code != 0:
-        raise MediaError(f"{video_path}: ffmpeg decode failed ({stderr.strip()[-300:]})")
+    return enumerate(read_raw_frames(cmd, video_path, width_px, height_px))
 
 
 def _encode_clip(video_path: Path, frames: np.ndarray, stereo: np.ndarray, fps: int, audio_rate: int) -> None:
