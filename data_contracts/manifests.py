@@ -1,7 +1,9 @@
-"""Manifest tables the pipeline writes: recordings, clips, per-frame events, and rejects.
+"""Manifest tables the pipeline writes: recordings, clips, per-frame events, rejects, and the verification stage's
+person detections; plus the per-clip table of the Spatial AV-Align evaluation of generated videos.
 
-One frozen dataclass per row and one explicit pyarrow schema per table. Every table carries ``recipe_hash``, the
-:attr:`data_contracts.recipe.Recipe.recipe_hash` of the recipe that produced it. Low-cardinality strings are
+One frozen dataclass per row and one explicit pyarrow schema per table. Every manifest table carries
+``recipe_hash``, the :attr:`data_contracts.recipe.Recipe.recipe_hash` of the recipe that produced it (the evaluation
+table describes generated videos, which no recipe of ours produced). Low-cardinality strings are
 dictionary-encoded so pandas loads them as categoricals. Validators raise ContractError naming the table, the
 0-based row index, the column and the value.
 """
@@ -20,18 +22,23 @@ from data_contracts.errors import ContractError
 
 __all__ = [
     "CLIPS_SCHEMA",
+    "DETECTIONS_SCHEMA",
     "EVENTS_SCHEMA",
     "RECORDINGS_SCHEMA",
     "REJECTS_SCHEMA",
+    "SPATIAL_AV_ALIGN_SCHEMA",
     "STATUSES",
     "ClipRow",
+    "DetectionRow",
     "EventRow",
     "RecordingRow",
     "RejectRow",
+    "SpatialAvAlignRow",
     "make_clip_id",
     "rows_to_table",
     "table_to_rows",
     "validate_clips",
+    "validate_detections",
     "validate_events",
     "validate_manifests",
     "validate_recordings",
@@ -74,7 +81,8 @@ class ClipRow:
     ``view_elevation_deg`` (+ = up) with fields of view ``h_fov_deg`` x ``v_fov_deg``. The ``*_frames`` counts are
     label frames (100 ms) of the window with at least one onscreen event of interest: of either target class
     (``onscreen_frames``, the count the recipe's ``min_onscreen_frames`` thresholds), of speech, of instrument.
-    Paths are relative to the output root.
+    Paths are relative to the output root. ``visual_confirmation_rate`` is the fraction of the clip's onscreen speech
+    events that the verification stage confirmed with a person box (None: not verified, or no such event).
     """
 
     clip_id: str
@@ -95,6 +103,7 @@ class ClipRow:
     audio_path: str
     metadata_path: str
     recipe_hash: str
+    visual_confirmation_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,9 @@ class EventRow:
     ``frame`` counts 100 ms label frames from the clip start. ``azimuth_deg``/``elevation_deg`` are relative to
     the view in degrees (0 = view centre, + = left/up). ``x_px``/``y_px`` are pixels of the content picture
     (x right, y down), None when the event is offscreen. ``target_class`` is the recipe's class of interest
-    ("speech", "instrument") or None.
+    ("speech", "instrument") or None. ``visually_confirmed`` is set by the verification stage for onscreen speech
+    events only: True when a person box lies at ``x_px`` (the Spatial AV-Align rule), None for every other event
+    and when the stage did not run.
     """
 
     clip_id: str
@@ -120,6 +131,7 @@ class EventRow:
     x_px: float | None
     y_px: float | None
     recipe_hash: str
+    visually_confirmed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,43 @@ class RejectRow:
     reason: str
     detail: str
     recipe_hash: str
+
+
+@dataclass(frozen=True)
+class DetectionRow:
+    """One box the verification stage's detector found in one video frame of a kept clip.
+
+    ``frame`` is the video frame index in the clip (the recipe's fps: 4 per second, 0..19 for SAVGBench), unlike
+    the 100 ms label frames of events. ``class_name`` is the detector's class (one the recipe counts as a person),
+    ``score`` its confidence in [0, 1]. ``x0``..``y1`` are the box corners in pixels of the content picture (the
+    256×144 picture without the letterbox bars; x right, y down).
+    """
+
+    clip_id: str
+    frame: int
+    class_name: str
+    score: float
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    recipe_hash: str
+
+
+@dataclass(frozen=True)
+class SpatialAvAlignRow:
+    """Spatial AV-Align of one generated video: ``tp`` and ``fn`` over its scored localisations (active, and inside
+    the picture), ``score`` = tp / (tp + fn) or None when nothing was scored. ``video_path`` is as found (relative
+    to the evaluated folder); ``localizer`` names where the localisations came from ("mid_side" or a CSV path).
+    """
+
+    clip: str
+    video_path: str
+    localizer: str
+    n_video_frames: int
+    tp: int
+    fn: int
+    score: float | None
 
 
 def _category() -> pa.DataType:
@@ -179,6 +228,7 @@ CLIPS_SCHEMA = named_schema(
         pa.field("audio_path", pa.string(), nullable=False),
         pa.field("metadata_path", pa.string(), nullable=False),
         pa.field("recipe_hash", pa.string(), nullable=False),
+        pa.field("visual_confirmation_rate", pa.float64(), nullable=True),
     ],
 )
 
@@ -198,6 +248,7 @@ EVENTS_SCHEMA = named_schema(
         pa.field("x_px", pa.float64(), nullable=True),
         pa.field("y_px", pa.float64(), nullable=True),
         pa.field("recipe_hash", pa.string(), nullable=False),
+        pa.field("visually_confirmed", pa.bool_(), nullable=True),
     ],
 )
 
@@ -210,6 +261,34 @@ REJECTS_SCHEMA = named_schema(
         pa.field("reason", _category(), nullable=False),
         pa.field("detail", pa.string(), nullable=False),
         pa.field("recipe_hash", pa.string(), nullable=False),
+    ],
+)
+
+DETECTIONS_SCHEMA = named_schema(
+    "detections",
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("frame", pa.int32(), nullable=False),
+        pa.field("class_name", _category(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("x0", pa.float64(), nullable=False),
+        pa.field("y0", pa.float64(), nullable=False),
+        pa.field("x1", pa.float64(), nullable=False),
+        pa.field("y1", pa.float64(), nullable=False),
+        pa.field("recipe_hash", pa.string(), nullable=False),
+    ],
+)
+
+SPATIAL_AV_ALIGN_SCHEMA = named_schema(
+    "spatial_av_align",
+    [
+        pa.field("clip", pa.string(), nullable=False),
+        pa.field("video_path", pa.string(), nullable=False),
+        pa.field("localizer", pa.string(), nullable=False),
+        pa.field("n_video_frames", pa.int32(), nullable=False),
+        pa.field("tp", pa.int32(), nullable=False),
+        pa.field("fn", pa.int32(), nullable=False),
+        pa.field("score", pa.float64(), nullable=True),
     ],
 )
 
@@ -301,6 +380,7 @@ def validate_clips(table: pa.Table) -> None:
         _check_mask(name, table, column, too_many, "exceeds the clip's label frames (duration_s / 0.1 s)")
     for column in ("video_path", "audio_path", "metadata_path"):
         _check_non_empty(name, table, column)
+    _check_range(name, table, "visual_confirmation_rate", 0, 1)
 
 
 def validate_events(table: pa.Table) -> None:
@@ -326,6 +406,24 @@ def validate_events(table: pa.Table) -> None:
         offscreen_with_pixel = pc.and_(pc.invert(onscreen), pc.is_valid(pixels))
         _check_mask(name, table, column, offscreen_with_pixel, "is set for an offscreen event (must be null)")
         _check_mask(name, table, column, pc.is_nan(pixels), "is NaN (use null for no pixel)")
+    # Verification checks onscreen speech only; a value anywhere else cannot have come from the rule.
+    onscreen_speech = pc.fill_null(pc.and_(onscreen, pc.equal(pc.cast(table.column("target_class"), pa.string()),
+                                                             "speech")), False)
+    confirmed_elsewhere = pc.and_(pc.invert(onscreen_speech), pc.is_valid(table.column("visually_confirmed")))
+    _check_mask(name, table, "visually_confirmed", confirmed_elsewhere,
+                "is set for an event that is not onscreen speech (must be null)")
+
+
+def validate_detections(table: pa.Table) -> None:
+    """Check a detections table: schema, non-null columns, frames, scores in [0, 1], boxes with x0 <= x1, y0 <= y1."""
+    name = _check_schema(table, DETECTIONS_SCHEMA)
+    _check_non_empty(name, table, "clip_id")
+    _check_range(name, table, "frame", 0, math.inf)
+    _check_range(name, table, "score", 0, 1)
+    for column in ("x0", "y0", "x1", "y1"):
+        _check_range(name, table, column, 0, math.inf)
+    _check_mask(name, table, "x1", pc.less(table.column("x1"), table.column("x0")), "is less than x0")
+    _check_mask(name, table, "y1", pc.less(table.column("y1"), table.column("y0")), "is less than y0")
 
 
 def validate_rejects(table: pa.Table) -> None:
@@ -335,18 +433,25 @@ def validate_rejects(table: pa.Table) -> None:
     _check_pattern(name, table, "reason", _REASON_CODE, "is not a reason code (lowercase_with_underscores)")
 
 
-def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, rejects: pa.Table) -> None:
+def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, rejects: pa.Table,
+                       detections: pa.Table | None = None) -> None:
     """Validate each table, then the links between them.
 
-    Cross-table rules: one recipe_hash across all four tables; each clip's recording exists with status "ok", in
+    Cross-table rules: one recipe_hash across all tables; each clip's recording exists with status "ok", in
     the same split and source folder (so no recording feeds two splits); each event's clip exists, belongs to the
-    same recording and lasts past the event's frame; no rejected clip id is also a kept clip.
+    same recording and lasts past the event's frame; no rejected clip id is also a kept clip; a clip's
+    visual_confirmation_rate is null exactly when none of its events has visually_confirmed, and otherwise every
+    onscreen speech event of the clip has it and the rate is their confirmed fraction; each detection's clip exists.
     """
     validate_recordings(recordings)
     validate_clips(clips)
     validate_events(events)
     validate_rejects(rejects)
-    _check_one_recipe_hash({"recordings": recordings, "clips": clips, "events": events, "rejects": rejects})
+    tables = {"recordings": recordings, "clips": clips, "events": events, "rejects": rejects}
+    if detections is not None:
+        validate_detections(detections)
+        tables["detections"] = detections
+    _check_one_recipe_hash(tables)
 
     recording_columns = ["recording_id", "source_folder", "split", "status"]
     recording_by_id = {row["recording_id"]: row for row in recordings.select(recording_columns).to_pylist()}
@@ -396,6 +501,39 @@ def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, 
     for index, clip_id in enumerate(rejects.column("clip_id").to_pylist()):
         if clip_id is not None and clip_id in recording_of_clip:
             raise ContractError(f"rejects: row {index}: clip_id={clip_id!r} is rejected but also kept in clips")
+
+    _check_confirmation_rates(clips, events)
+    if detections is not None:
+        for index, clip_id in enumerate(detections.column("clip_id").to_pylist()):
+            if clip_id not in recording_of_clip:
+                raise ContractError(f"detections: row {index}: clip_id={clip_id!r} is not in clips")
+
+
+def _check_confirmation_rates(clips: pa.Table, events: pa.Table) -> None:
+    """Each clip's visual_confirmation_rate against its events' visually_confirmed (see validate_manifests)."""
+    checked: dict[str, list[int]] = {}  # clip id -> [confirmed, checked, onscreen speech events]
+    columns = ("clip_id", "onscreen", "target_class", "visually_confirmed")
+    for clip_id, onscreen, target, confirmed in zip(*(events.column(c).to_pylist() for c in columns), strict=True):
+        counts = checked.setdefault(clip_id, [0, 0, 0])
+        if onscreen and target == "speech":
+            counts[2] += 1
+        if confirmed is not None:
+            counts[0] += confirmed
+            counts[1] += 1
+    rates = zip(clips.column("clip_id").to_pylist(), clips.column("visual_confirmation_rate").to_pylist(), strict=True)
+    for index, (clip_id, rate) in enumerate(rates):
+        confirmed, n_checked, n_speech = checked.get(clip_id, [0, 0, 0])
+        where = f"clips: row {index}: visual_confirmation_rate={rate!r} of clip {clip_id!r}"
+        if rate is None:
+            if n_checked:
+                raise ContractError(f"{where} is null but {n_checked} of its events have visually_confirmed")
+            continue
+        if n_checked == 0:
+            raise ContractError(f"{where} is set but none of its events has visually_confirmed")
+        if n_checked != n_speech:
+            raise ContractError(f"{where}: only {n_checked} of its {n_speech} onscreen speech events were checked")
+        if abs(rate - confirmed / n_checked) > 1e-9:
+            raise ContractError(f"{where} but {confirmed} of its {n_checked} checked events are visually_confirmed")
 
 
 def _check_schema(table: pa.Table, schema: pa.Schema) -> str:

@@ -68,10 +68,19 @@ def _run_curate(args) -> int:
     from data_contracts.recipe import load_recipe
 
     try:
-        load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
+        recipe = load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
     except ContractError as exc:
         print(f"savgbench curate: {exc}", file=sys.stderr)
         return 2
+    if recipe.verify:
+        from curation.detect import DetectorError
+        from tasks.verify import recipe_detect
+
+        try:
+            recipe_detect(recipe)  # weights that cannot be had are refused before any rendering, not after it
+        except DetectorError as exc:
+            print(f"savgbench curate: {exc}", file=sys.stderr)
+            return 2
     # Prefect's in-process API server can take longer than its default 20 s to start on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -105,14 +114,118 @@ def _run_audit(args) -> int:
     return 0
 
 
+def _add_recipe_options(p) -> None:
+    p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the SAVGBench recipe)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one recipe key (value parsed as YAML), e.g. --set detector_person_classes=null",
+    )
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="re-run the visual verification stage on a curated output folder, in place")
+    p.add_argument("out", type=Path, help="output root of `savgbench curate` (manifests/, video_*/ ...)")
+    p.add_argument("--weights", default=None,
+                   help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
+    _add_recipe_options(p)
+
+
+def _run_verify(args) -> int:
+    from curation.detect import DetectorError
+    from curation.media import MediaError
+    from data_contracts.errors import ContractError
+    from data_contracts.recipe import load_recipe
+    from tasks.verify import verify_output_dir
+
+    try:
+        recipe = load_recipe(args.recipe, [*args.overrides, "verify=true"])
+        counts = verify_output_dir(args.out, recipe, weights=args.weights)
+    except (ContractError, DetectorError, MediaError) as exc:
+        print(f"savgbench verify: {exc}", file=sys.stderr)
+        return 2
+    rate = counts["confirmed"] / counts["checked"] if counts["checked"] else float("nan")
+    print(f"visually confirmed {counts['confirmed']} of {counts['checked']} onscreen speech events ({rate:.3f}); "
+          f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections")
+    print(f"manifests: {args.out / 'manifests'}; `savgbench audit {args.out}` redraws the report page with the boxes")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="Spatial AV-Align of a folder of generated mp4 clips")
+    p.add_argument("generated", type=Path, help="folder of mp4 clips (256x256 letterboxed or 256x144, stereo)")
+    p.add_argument("--weights", default=None,
+                   help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
+    p.add_argument("--json", type=Path, default=None, help='write {"score", "tp", "fn", "clips"} pooled over the set')
+    p.add_argument("--parquet", type=Path, default=None,
+                   help="per-clip TP, FN and score (default: GENERATED/spatial_av_align.parquet)")
+    p.add_argument("--localizations", type=Path, default=None, metavar="DIR",
+                   help="an external localiser's CSVs, DIR/<clip>.csv with rows frame,class,x at 10 fps "
+                        "(default: the training-free mid-side localiser)")
+    _add_recipe_options(p)
+
+
+def _run_evaluate(args) -> int:
+    import json
+    import os
+
+    import pyarrow.parquet as pq
+
+    from curation.av_align import AlignCounts
+    from curation.detect import DetectorError, cached_detector, detect_people
+    from curation.evaluate import EvaluateInputError, evaluate_video, generated_videos
+    from curation.media import MediaError
+    from data_contracts._atomic import write_text_atomic
+    from data_contracts.errors import ContractError
+    from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA, rows_to_table
+    from data_contracts.recipe import load_recipe
+
+    parquet_path = args.parquet or args.generated / "spatial_av_align.parquet"
+    rows = []
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+        videos = generated_videos(args.generated)
+        detector = cached_detector(args.weights or recipe.detector_weights, recipe.detector_person_classes,
+                                   recipe.detector_image_size_px)
+
+        def detect(frames, content_box_px):
+            return detect_people(detector, frames, content_box_px, recipe.detector_score_threshold)
+
+        print(f"{'clip':<48} {'tp':>5} {'fn':>5} {'score':>6}")
+        for video in videos:
+            csv_path = args.localizations / f"{video.stem}.csv" if args.localizations else None
+            row = evaluate_video(video, recipe, detect, localizations_csv=csv_path, root=args.generated)
+            rows.append(row)
+            score = "-" if row.score is None else f"{row.score:.3f}"
+            print(f"{row.clip:<48} {row.tp:>5} {row.fn:>5} {score:>6}", flush=True)
+    except (ContractError, DetectorError, EvaluateInputError, MediaError) as exc:
+        print(f"savgbench evaluate: {exc}", file=sys.stderr)
+        return 2
+    pooled = AlignCounts.pooled(AlignCounts(row.tp, row.fn) for row in rows)
+    result = {"score": None if pooled.n_scored == 0 else round(pooled.score, 6), "tp": pooled.tp, "fn": pooled.fn,
+              "clips": len(rows)}
+    score = "-" if result["score"] is None else f"{result['score']:.3f}"
+    print(f"{'pooled over ' + str(len(rows)) + ' clips':<48} {pooled.tp:>5} {pooled.fn:>5} {score:>6}")
+    partial = parquet_path.with_name(f".{parquet_path.name}.partial")
+    pq.write_table(rows_to_table(rows, SPATIAL_AV_ALIGN_SCHEMA), partial)
+    os.replace(partial, parquet_path)
+    print(f"per clip: {parquet_path}")
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result) + "\n")
+        print(f"pooled: {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="savgbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
     _add_curate(sub)
     _add_audit(sub)
+    _add_verify(sub)
+    _add_evaluate(sub)
     args = parser.parse_args(argv)
-    handlers = {"synth": _run_synth, "curate": _run_curate, "audit": _run_audit}
+    handlers = {"synth": _run_synth, "curate": _run_curate, "audit": _run_audit, "verify": _run_verify,
+                "evaluate": _run_evaluate}
     return handlers[args.command](args)
 
 

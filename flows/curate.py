@@ -21,6 +21,7 @@ from tasks.audit import audit
 from tasks.discover import discover, inspect_recording
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.report import report
+from tasks.verify import verify_recording
 
 
 @flow(name="curate", task_runner=make_task_runner())
@@ -54,10 +55,12 @@ def curate(
         plan = plan_recording_task.submit(loaded, the_recipe)
         rendering.append((plan, render_recording_task.submit(loaded, plan, source_dir, output_dir, the_recipe)))
 
-    outputs = []
+    outputs, detections = [], []
     for plan_future, render_future in rendering:
         plan_future.wait()
-        output = render_future.result()
+        output, found, verify_rejects = verify_recording(render_future.result(), output_dir, the_recipe)
+        detections.append(found)
+        rejects.extend(verify_rejects)
         rejects.extend(output.rejects)
         if output.failure is not None:
             rejects.append(output.failure)
@@ -69,7 +72,7 @@ def curate(
         for stage, value in output.seconds.items():
             seconds[stage] += value
 
-    paths = write_manifests(output_dir, recordings, outputs, rejects)
+    paths = write_manifests(output_dir, recordings, outputs, rejects, detections if the_recipe.verify else None)
     clips = pq.read_table(paths["clips"])
     prune_stale_outputs(output_dir, clips.column("clip_id").to_pylist(), [r.recording_id for r in recordings])
     paths["report"] = report(output_dir, recordings, sum(o.n_candidates for o in outputs),

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
+    DETECTIONS_SCHEMA,
     EVENTS_SCHEMA,
     RECORDINGS_SCHEMA,
     REJECTS_SCHEMA,
@@ -38,11 +39,13 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 
 @task(name="write-manifests", cache_policy=NO_CACHE)
-def write_manifests(output_dir: str, recordings, outputs, rejects) -> dict[str, str]:
+def write_manifests(output_dir: str, recordings, outputs, rejects, detections=None) -> dict[str, str]:
     """Validate the four tables together, then write `manifests/*.parquet` and `splits/*.txt`.
 
     `outputs` are the recordings' RecordingOutput (clips and events tables, each sorted by clip id). Rows are
-    ordered by their ids so the files are byte-identical for the same inputs and recipe.
+    ordered by their ids so the files are byte-identical for the same inputs and recipe. `detections` (tables of
+    the verification stage, one per recording) is written as `manifests/detections.parquet` when given; otherwise a
+    detections file of an earlier run is removed, since it would describe clips this run did not verify.
     """
     out = Path(output_dir)
     outputs = sorted(outputs, key=lambda o: o.recording_id)  # clip ids start with the recording id
@@ -65,6 +68,14 @@ def write_manifests(output_dir: str, recordings, outputs, rejects) -> dict[str, 
         lines = "".join(f"{v}\n" for v, s in zip(video_paths, clip_split) if s == split)
         _write_atomic(path, lambda tmp: tmp.write_text(lines))
         written[f"splits/{split}"] = str(path)
+    detections_path = out / "manifests" / "detections.parquet"
+    if detections is not None:
+        table = _concat([d for d in detections if d.num_rows], DETECTIONS_SCHEMA).sort_by(
+            [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")])
+        _write_atomic(detections_path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        written["detections"] = str(detections_path)
+    else:
+        detections_path.unlink(missing_ok=True)
     # Manifests last: their presence means every file they list is complete.
     for name, table in tables.items():
         path = out / "manifests" / f"{name}.parquet"

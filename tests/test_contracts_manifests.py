@@ -31,6 +31,7 @@ from data_contracts import (
     validate_recordings,
     validate_rejects,
 )
+from data_contracts.manifests import DETECTIONS_SCHEMA, DetectionRow, validate_detections
 
 HASH = "0123456789abcdef"
 SHA = "a" * 64
@@ -120,6 +121,10 @@ REJECT = RejectRow(
     detail="no video_dev/*/fold3_room21_mix001.mp4",
     recipe_hash=HASH,
 )
+DETECTION = DetectionRow(
+    clip_id=CLIP.clip_id, frame=3, class_name="person", score=0.875, x0=120.5, y0=20.0, x1=170.25, y1=130.0,
+    recipe_hash=HASH,
+)
 
 TABLES = {
     "recordings": (RECORDINGS_SCHEMA, RecordingRow, [RECORDING, REJECTED_RECORDING], validate_recordings),
@@ -131,12 +136,19 @@ TABLES = {
         [REJECT, replace(REJECT, stage="render", reason="clipped")],
         validate_rejects,
     ),
+    "detections": (
+        DETECTIONS_SCHEMA,
+        DetectionRow,
+        [DETECTION, replace(DETECTION, frame=4, class_name="Fall", score=0.5)],
+        validate_detections,
+    ),
 }
 CATEGORICAL_COLUMNS = {
     "recordings": {"source_folder", "split", "status", "reason"},
     "clips": {"split", "source_folder"},
     "events": {"class_name", "target_class"},
     "rejects": {"stage", "reason"},
+    "detections": {"class_name"},
 }
 NUMERIC_COLUMNS = {
     "recordings": {"duration_s": "float64"},
@@ -151,6 +163,7 @@ NUMERIC_COLUMNS = {
         "onscreen_frames": "int32",
         "n_speech_frames": "int32",
         "n_instrument_frames": "int32",
+        "visual_confirmation_rate": "float64",
     },
     "events": {
         "frame": "int32",
@@ -163,6 +176,8 @@ NUMERIC_COLUMNS = {
         "y_px": "float64",
     },
     "rejects": {},
+    "detections": {"frame": "int32", "score": "float64", "x0": "float64", "y0": "float64", "x1": "float64",
+                   "y1": "float64"},
 }
 
 
@@ -402,6 +417,42 @@ BAD_TABLES = {
         [replace(REJECT, detail=None)],
         "rejects: row 0: detail=None is null (non-null column)",
     ),
+    "clips: confirmation rate above 1": (
+        "clips",
+        [replace(CLIP, visual_confirmation_rate=1.5)],
+        "clips: row 0: visual_confirmation_rate=1.5 out of range [0, 1]",
+    ),
+    "events: offscreen event visually confirmed": (
+        "events",
+        [ONSCREEN_EVENT, replace(OFFSCREEN_EVENT, visually_confirmed=False)],
+        "events: row 1: visually_confirmed=False is set for an event that is not onscreen speech (must be null)",
+    ),
+    "events: onscreen instrument visually confirmed": (
+        "events",
+        [replace(ONSCREEN_EVENT, class_id=9, class_name="Musical instrument", target_class="instrument",
+                 visually_confirmed=True)],
+        "events: row 0: visually_confirmed=True is set for an event that is not onscreen speech (must be null)",
+    ),
+    "detections: score above 1": (
+        "detections",
+        [replace(DETECTION, score=1.5)],
+        "detections: row 0: score=1.5 out of range [0, 1]",
+    ),
+    "detections: negative frame": (
+        "detections",
+        [replace(DETECTION, frame=-1)],
+        "detections: row 0: frame=-1 out of range [0, inf]",
+    ),
+    "detections: box inside out": (
+        "detections",
+        [DETECTION, replace(DETECTION, x0=180.0)],
+        "detections: row 1: x1=170.25 is less than x0",
+    ),
+    "detections: negative corner": (
+        "detections",
+        [replace(DETECTION, y0=-2.0)],
+        "detections: row 0: y0=-2.0 out of range [0, inf]",
+    ),
 }
 
 
@@ -449,12 +500,13 @@ def test_validator_rejects_plain_strings_where_categoricals_are_expected():
         validate_clips(table)
 
 
-def _manifests(recordings=None, clips=None, events=None, rejects=None):
+def _manifests(recordings=None, clips=None, events=None, rejects=None, detections=None):
     return (
         rows_to_table(recordings if recordings is not None else [RECORDING, REJECTED_RECORDING], RECORDINGS_SCHEMA),
         rows_to_table(clips if clips is not None else [CLIP, CLIP_2], CLIPS_SCHEMA),
         rows_to_table(events if events is not None else [ONSCREEN_EVENT, OFFSCREEN_EVENT], EVENTS_SCHEMA),
         rows_to_table(rejects if rejects is not None else [REJECT], REJECTS_SCHEMA),
+        None if detections is None else rows_to_table(detections, DETECTIONS_SCHEMA),
     )
 
 
@@ -464,6 +516,22 @@ def test_consistent_manifests_validate():
 
 def test_empty_manifests_validate():
     validate_manifests(*_manifests(recordings=[], clips=[], events=[], rejects=[]))
+    validate_manifests(*_manifests(recordings=[], clips=[], events=[], rejects=[], detections=[]))
+
+
+# CLIP's onscreen talker confirmed, CLIP_2 without onscreen speech (no rate); one box in CLIP.
+VERIFIED = {
+    "clips": [replace(CLIP, visual_confirmation_rate=1.0), CLIP_2],
+    "events": [replace(ONSCREEN_EVENT, visually_confirmed=True), OFFSCREEN_EVENT],
+    "detections": [DETECTION],
+}
+
+
+def test_verified_manifests_validate():
+    validate_manifests(*_manifests(**VERIFIED))
+    two_talkers = [replace(ONSCREEN_EVENT, visually_confirmed=True),
+                   replace(ONSCREEN_EVENT, source_index=1, visually_confirmed=False)]
+    validate_manifests(*_manifests(clips=[replace(CLIP, visual_confirmation_rate=0.5), CLIP_2], events=two_talkers))
 
 
 EVALUATION_RECORDING = replace(
@@ -515,6 +583,37 @@ BAD_MANIFESTS = {
     "rejected clip also kept": (
         {"rejects": [REJECT, replace(REJECT, stage="render", clip_id=CLIP_2.clip_id, reason="clipped")]},
         f"rejects: row 1: clip_id={CLIP_2.clip_id!r} is rejected but also kept in clips",
+    ),
+    "confirmation rate disagrees with the events": (
+        {**VERIFIED, "clips": [replace(CLIP, visual_confirmation_rate=0.5), CLIP_2]},
+        f"clips: row 0: visual_confirmation_rate=0.5 of clip {CLIP.clip_id!r} but 1 of its 1 checked events are "
+        "visually_confirmed",
+    ),
+    "confirmation rate missing": (
+        {**VERIFIED, "clips": [CLIP, CLIP_2]},
+        f"clips: row 0: visual_confirmation_rate=None of clip {CLIP.clip_id!r} is null but 1 of its events have "
+        "visually_confirmed",
+    ),
+    "an onscreen talker left unchecked": (
+        {**VERIFIED, "events": [replace(ONSCREEN_EVENT, visually_confirmed=True),
+                                replace(ONSCREEN_EVENT, source_index=1)]},
+        f"clips: row 0: visual_confirmation_rate=1.0 of clip {CLIP.clip_id!r}: only 1 of its 2 onscreen speech "
+        "events were checked",
+    ),
+    "a rate without checked events": (
+        {**VERIFIED, "clips": [replace(CLIP, visual_confirmation_rate=1.0),
+                               replace(CLIP_2, visual_confirmation_rate=1.0)]},
+        f"clips: row 1: visual_confirmation_rate=1.0 of clip {CLIP_2.clip_id!r} is set but none of its events has "
+        "visually_confirmed",
+    ),
+    "detection of an unknown clip": (
+        {**VERIFIED, "detections": [DETECTION, replace(DETECTION, clip_id="nope")]},
+        "detections: row 1: clip_id='nope' is not in clips",
+    ),
+    "detections of another recipe": (
+        {**VERIFIED, "detections": [replace(DETECTION, recipe_hash="fedcba9876543210")]},
+        "detections: row 0: recipe_hash='fedcba9876543210' but recordings has '0123456789abcdef'; all manifests "
+        "must come from one recipe",
     ),
     "a table is invalid on its own": (
         {"clips": [CLIP, replace(CLIP_2, view_azimuth_deg=400.0)]},

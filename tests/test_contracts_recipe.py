@@ -174,6 +174,23 @@ BAD_OVERRIDES = {
     ),
     "peak limit zero": (["clip_peak_limit=0"], "recipe: clip_peak_limit=0.0: must be in (0, 1]"),
     "peak limit above full scale": (["clip_peak_limit=1.5"], "recipe: clip_peak_limit=1.5: must be in (0, 1]"),
+    "verify not a boolean": (["verify=1"], "recipe: verify=1: expected true or false"),
+    "no detector weights": (["detector_weights=''"], "recipe: detector_weights='': expected a model file or name"),
+    "score threshold 1": (["detector_score_threshold=1"], "recipe: detector_score_threshold=1.0: must be in [0, 1)"),
+    "detector size off stride": (
+        ["detector_image_size_px=300"],
+        "recipe: detector_image_size_px=300: must be a positive multiple of 32",
+    ),
+    "no person class": (["detector_person_classes=[]"], "recipe: detector_person_classes=[]: no class would count"),
+    "person class not a name": (["detector_person_classes=[1]"], "recipe: detector_person_classes=[1]: expected a"),
+    "confirmation filter without verify": (
+        ["min_visual_confirmation=0.5"],
+        "recipe: min_visual_confirmation=0.5: needs verify=true",
+    ),
+    "confirmation above 1": (
+        ["verify=true", "min_visual_confirmation=1.5"],
+        "recipe: min_visual_confirmation=1.5: must be in [0, 1]",
+    ),
     "override without =": (["h_fov_deg"], "recipe override 'h_fov_deg': expected key=value"),
     "override not valid YAML": (
         ["class_map={0: [speech"],
@@ -245,7 +262,15 @@ CHANGED_FIELDS = {
     "max_views_per_window": 2,
     "clip_peak_limit": 0.99,
     "split_rules": {"generation": ["dev-train-*"], "evaluation": ["eval*"]},
+    "verify": True,
+    "detector_weights": "yolov8s.pt",
+    "detector_score_threshold": 0.25,
+    "detector_person_classes": ["Normal", "Fall"],
+    "detector_image_size_px": 416,
+    "min_visual_confirmation": 0.5,
 }
+# Keys that are only valid together with others; the hash is compared against the recipe with just those.
+NEEDS = {"min_visual_confirmation": {"verify": True}}
 
 
 def test_every_field_is_covered_by_the_change_list():
@@ -254,12 +279,25 @@ def test_every_field_is_covered_by_the_change_list():
 
 @pytest.mark.parametrize(("key", "value"), CHANGED_FIELDS.items(), ids=CHANGED_FIELDS.keys())
 def test_changing_any_field_changes_the_hash(key, value):
-    assert load_recipe(overrides={key: value}).recipe_hash != Recipe().recipe_hash
+    base = NEEDS.get(key, {})
+    assert load_recipe(overrides={**base, key: value}).recipe_hash != load_recipe(overrides=base).recipe_hash
 
 
 def test_all_single_field_changes_hash_differently():
-    hashes = {load_recipe(overrides={key: value}).recipe_hash for key, value in CHANGED_FIELDS.items()}
+    hashes = {load_recipe(overrides={**NEEDS.get(key, {}), key: value}).recipe_hash
+              for key, value in CHANGED_FIELDS.items()}
     assert len(hashes | {Recipe().recipe_hash}) == len(CHANGED_FIELDS) + 1
+
+
+def test_person_classes_every_class_and_single_names():
+    assert load_recipe().detector_person_classes == ("person",)
+    assert load_recipe(overrides=["detector_person_classes=null"]).detector_person_classes is None
+    assert load_recipe(overrides=["detector_person_classes='*'"]) == load_recipe(
+        overrides=["detector_person_classes=null"])
+    assert load_recipe(overrides=["detector_person_classes=person"]) == Recipe()
+    # Order does not matter: the same set of classes is the same recipe.
+    assert load_recipe(overrides=["detector_person_classes=[Normal, Fall]"]) == load_recipe(
+        overrides=["detector_person_classes=[Fall, Normal, Fall]"])
 
 
 def test_hash_ignores_int_versus_float_spelling():

@@ -204,3 +204,28 @@ def test_rerun_with_other_views_produces_only_those_views(source, tmp_path):
     assert set(clips["view_azimuth_deg"]) <= {-45.0, 45.0}
     assert sorted(p.name for p in (tmp_path / "video_dev").iterdir()) == sorted(
         Path(p).name for p in clips.loc[clips["split"] == "generation", "video_path"])
+
+
+def test_flow_with_verification_writes_detections_and_confirmations(source, tmp_path):
+    """The recipe switch puts the verification stage in the flow: detections.parquet, visually_confirmed on onscreen
+    speech events, a per-clip confirmation rate, and the set-level figure in the report."""
+    from flows.curate import curate
+    from tests.test_detect import fall_detection_weights
+
+    overrides = ["view_azimuths_deg=[0, 120, 240]", "verify=true", f"detector_weights={fall_detection_weights()}",
+                 "detector_person_classes=null", "detector_image_size_px=416"]
+    paths = curate(str(source), str(tmp_path), overrides=overrides)
+    tables = {n: pq.read_table(tmp_path / "manifests" / f"{n}.parquet")
+              for n in ("recordings", "clips", "events", "rejects")}
+    validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"])
+    detections = pq.read_table(paths["detections"]).to_pandas()
+    assert len(detections) > 0 and set(detections["clip_id"]) <= set(tables["clips"].column("clip_id").to_pylist())
+    events = tables["events"].to_pandas()
+    speech_onscreen = events["onscreen"] & (events["target_class"] == "speech")
+    assert events.loc[speech_onscreen, "visually_confirmed"].notna().all()
+    assert events.loc[speech_onscreen, "visually_confirmed"].mean() >= 0.9
+    assert events.loc[~speech_onscreen, "visually_confirmed"].isna().all()
+    assert tables["clips"].to_pandas()["visual_confirmation_rate"].notna().any()
+    # Without the switch, a detections file of the earlier run is removed, not left describing other clips.
+    curate(str(source), str(tmp_path), overrides=overrides[:1])
+    assert not (tmp_path / "manifests" / "detections.parquet").exists()

@@ -1,0 +1,182 @@
+"""Spatial AV-Align of generated videos (`savgbench evaluate`): a person detector on the video at 4 fps, an audio
+localiser per 100 ms frame, and the metric's rule between them (`curation.av_align`).
+
+A generated clip is an mp4 with stereo audio, 256×256 letterboxed (the 256×144 picture between black bars) or the
+bare 256×144 picture, at any frame rate of at least 4 fps; other sizes of the same shapes are scaled to them. The
+localisations come from the training-free mid-side localiser (`curation.localize`) or from an external localiser's
+per-clip CSV (`frame,class,x` at 10 fps, x in pixels of the 256-px-wide picture), as the authors' code reads them.
+Only localisations inside the picture (0 ≤ x ≤ 256) are scored: off the picture there is no box to look for.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from curation.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask
+from curation.detect import Detections
+from curation.localize import localize_mid_side
+from curation.media import MediaError, ffmpeg_exe, iter_video_frames
+from data_contracts.manifests import SpatialAvAlignRow
+from data_contracts.recipe import Recipe
+
+__all__ = [
+    "EvaluateInputError",
+    "MID_SIDE",
+    "ClipLayout",
+    "clip_layout",
+    "read_stereo",
+    "read_localizations_csv",
+    "evaluate_video",
+    "generated_videos",
+]
+
+MID_SIDE = "mid_side"
+
+# frames (N, H, W, 3) RGB uint8 and the picture's (left, top, width, height) in them → person boxes in its pixels
+DetectFn = Callable[[np.ndarray, tuple[int, int, int, int]], Detections]
+
+
+class EvaluateInputError(ValueError):
+    """A generated video or a localisation CSV cannot be evaluated; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ClipLayout:
+    """How a generated clip is decoded: frames of width_px × height_px, the picture at `content_box_px`
+    (left, top, width, height) inside them, and the source frame rate."""
+
+    width_px: int
+    height_px: int
+    content_box_px: tuple[int, int, int, int]
+    fps: float
+
+
+_STREAM = re.compile(r"Stream #\S+.*?: (Video|Audio): (.*)")
+_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+_FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
+
+
+def clip_layout(path: Path, recipe: Recipe) -> ClipLayout:
+    """The layout of a generated clip from `ffmpeg -i`: it must have a video stream of the recipe's picture shape
+    (content_width : content_height, possibly letterboxed into a taller frame), a frame rate of at least the
+    recipe's fps, and a stereo audio stream. Frames are decoded at the recipe's content width."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                            text=True, errors="replace")
+    streams = _STREAM.findall(result.stderr)
+    video = next((spec for kind, spec in streams if kind == "Video"), None)
+    audio = next((spec for kind, spec in streams if kind == "Audio"), None)
+    if video is None or not _SIZE.search(video):
+        raise EvaluateInputError(f"{path}: no readable video stream")
+    if audio is None:
+        raise EvaluateInputError(f"{path}: no audio stream (Spatial AV-Align needs stereo audio)")
+    if not re.search(r"\bstereo\b|\b2 channels\b", audio):
+        raise EvaluateInputError(f"{path}: audio is not stereo ({audio.strip()})")
+    size = _SIZE.search(video)
+    source_width_px, source_height_px = int(size.group(1)), int(size.group(2))
+    fps_match = _FPS.search(video)
+    fps = float(fps_match.group(1)) if fps_match else float("nan")
+    if not fps >= recipe.fps - 1e-3:
+        raise EvaluateInputError(f"{path}: frame rate {fps:g} fps is below the metric's {recipe.fps} fps")
+    # Scale to the picture's width; the height then tells bare picture from letterboxed frame.
+    width_px = recipe.content_width
+    height_px = int(round(source_height_px * width_px / source_width_px))
+    if abs(height_px - recipe.content_height) <= 1:
+        return ClipLayout(width_px, recipe.content_height, (0, 0, width_px, recipe.content_height), fps)
+    if height_px < recipe.content_height:
+        raise EvaluateInputError(
+            f"{path}: {source_width_px}x{source_height_px} is wider than the {recipe.content_width}:"
+            f"{recipe.content_height} picture"
+        )
+    height_px += height_px % 2
+    top = (height_px - recipe.content_height) // 2
+    return ClipLayout(width_px, height_px, (0, top, width_px, recipe.content_height), fps)
+
+
+def read_stereo(path: Path, rate_hz: int) -> np.ndarray:
+    """The audio of a media file as float32 (n, 2) at rate_hz."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-vn",
+           "-ac", "2", "-ar", str(rate_hz), "-f", "f32le", "pipe:1"]
+    result = subprocess.run(cmd, capture_output=True)
+    if result.returncode != 0:
+        raise MediaError(f"{path}: ffmpeg audio decode failed ({result.stderr.decode(errors='replace')[-300:]})")
+    return np.frombuffer(result.stdout, dtype=np.float32).reshape(-1, 2)
+
+
+def read_localizations_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(label_frame, x_px) of an external localiser's CSV: rows `frame,class,x` at 10 fps, an optional header.
+
+    Every row is a localised sound (its class is not used by the metric). Raises EvaluateInputError naming the file
+    and line of a malformed row.
+    """
+    if not path.is_file():
+        raise EvaluateInputError(f"{path}: no localisation CSV for this clip")
+    frames, xs = [], []
+    with path.open(newline="") as stream:
+        for line_number, row in enumerate(csv.reader(stream), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if line_number == 1 and not row[0].strip().lstrip("-").isdigit():
+                continue  # a header
+            if len(row) < 3:
+                raise EvaluateInputError(f"{path}: line {line_number}: expected frame,class,x, got {row!r}")
+            try:
+                frame, x_px = int(row[0]), float(row[2])
+            except ValueError:
+                raise EvaluateInputError(f"{path}: line {line_number}: frame={row[0]!r}, x={row[2]!r} are not numbers"
+                                         ) from None
+            if frame < 0 or not np.isfinite(x_px):
+                raise EvaluateInputError(f"{path}: line {line_number}: frame={frame}, x={x_px}: out of range")
+            frames.append(frame)
+            xs.append(x_px)
+    return np.asarray(frames, dtype=np.int64), np.asarray(xs, dtype=np.float64)
+
+
+def generated_videos(folder: Path) -> list[Path]:
+    """The mp4 files directly in `folder`, sorted (hidden partial files skipped); raises if there are none."""
+    if not folder.is_dir():
+        raise EvaluateInputError(f"{folder}: not a folder")
+    videos = sorted(p for p in folder.glob("*.mp4") if not p.name.startswith("."))
+    if not videos:
+        raise EvaluateInputError(f"{folder}: no .mp4 files to evaluate")
+    return videos
+
+
+def evaluate_video(path: Path, recipe: Recipe, detect: DetectFn, *, localizations_csv: Path | None = None,
+                   root: Path | None = None) -> SpatialAvAlignRow:
+    """Spatial AV-Align TP and FN of one generated clip (`video_path` in the row is relative to `root` if given).
+
+    The video is resampled to the recipe's fps (frame k shows time k/fps) and every frame goes to `detect`; sounds
+    come from `localizations_csv` if given, else from the mid-side localiser on the clip's audio.
+    """
+    layout = clip_layout(path, recipe)
+    frames = np.stack(list(iter_video_frames(path, layout.width_px, layout.height_px, fps=recipe.fps)))
+    found = detect(frames, layout.content_box_px)
+    if localizations_csv is not None:
+        label_frame, x_px = read_localizations_csv(localizations_csv)
+        localizer = str(localizations_csv)
+    else:
+        localization = localize_mid_side(read_stereo(path, recipe.audio_rate), recipe.audio_rate,
+                                         h_fov_deg=recipe.h_fov_deg, content_width_px=recipe.content_width,
+                                         content_height_px=recipe.content_height)
+        label_frame = np.flatnonzero(localization.active)
+        x_px = localization.x_px[label_frame]
+        localizer = MID_SIDE
+    scored = onscreen_mask(x_px, recipe.content_width)
+    counts: AlignCounts = align_counts(match_boxes(label_frame[scored], x_px[scored], found.frame, found.x0_px,
+                                                   found.x1_px, video_fps=recipe.fps))
+    return SpatialAvAlignRow(
+        clip=path.stem,
+        video_path=str(path.relative_to(root)) if root is not None else str(path),
+        localizer=localizer,
+        n_video_frames=len(frames),
+        tp=counts.tp,
+        fn=counts.fn,
+        score=None if counts.n_scored == 0 else counts.score,
+    )

@@ -1,0 +1,287 @@
+"""Visual verification of onscreen speech labels: a person detector on every frame of every kept clip.
+
+Each onscreen speech event gets `visually_confirmed` by the Spatial AV-Align rule with its annotated x instead of
+an estimated one (`curation.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the boxes
+go to `manifests/detections.parquet`. With the recipe's `min_visual_confirmation`, clips below it are rejected
+(stage "verify", reason "not_visually_confirmed") and their files removed, as the render stage does.
+
+Two entry points share `verify_clips`: the `verify_recording` task (in the curate flow, between rendering and the
+manifests) and `verify_output_dir` (`savgbench verify OUT`, on a finished output folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from curation.av_align import match_boxes
+from curation.detect import Detections, cached_detector, detect_people
+from curation.media import MediaError, iter_video_frames, probe_video
+from curation.perspective import letterbox_offset_px
+from data_contracts.classes import SPLITS
+from data_contracts.errors import ContractError
+from data_contracts.manifests import (
+    CLIPS_SCHEMA,
+    DETECTIONS_SCHEMA,
+    EVENTS_SCHEMA,
+    RECORDINGS_SCHEMA,
+    REJECTS_SCHEMA,
+    RecordingRow,
+    RejectRow,
+    rows_to_table,
+    table_to_rows,
+    validate_manifests,
+)
+from data_contracts.recipe import Recipe
+from tasks.curate_recording import RecordingOutput
+from tasks.report import refresh_summary
+
+__all__ = ["VerifiedClips", "verify_clips", "verify_recording", "verify_output_dir", "recipe_detect", "STAGE",
+           "REASON"]
+
+STAGE = "verify"
+REASON = "not_visually_confirmed"
+
+# frames (N, H, W, 3) RGB uint8 → person boxes in content pixels
+DetectFn = Callable[[np.ndarray], Detections]
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifiedClips:
+    """`verify_clips`' result: the clips and events tables with their verification columns set, rejected clips
+    removed; the detections of the kept clips; one reject row per rejected clip and the rejected clips' files
+    (paths relative to the output root, still on disk); counts for the log."""
+
+    clips: pa.Table
+    events: pa.Table
+    detections: pa.Table
+    rejects: list[RejectRow]
+    rejected_files: list[str]
+    n_checked: int
+    n_confirmed: int
+    n_frames: int
+
+
+def recipe_detect(recipe: Recipe) -> DetectFn:
+    """The recipe's person detector (weights, classes, input size, score threshold) for its letterboxed frames.
+
+    Loading is once per process; errors are `curation.detect.DetectorError`s saying how to provide weights.
+    """
+    detector = cached_detector(recipe.detector_weights, recipe.detector_person_classes,
+                               recipe.detector_image_size_px)
+    left, top = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
+                                    recipe.frame_height)
+    content_box_px = (left, top, recipe.content_width, recipe.content_height)
+
+    def detect(frames: np.ndarray) -> Detections:
+        return detect_people(detector, frames, content_box_px, recipe.detector_score_threshold)
+
+    return detect
+
+
+def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Recipe, detect: DetectFn,
+                 recipe_hash: str) -> VerifiedClips:
+    """Detect people in every frame of every clip in `clips`, confirm its onscreen speech events and apply the
+    recipe's `min_visual_confirmation`. Files are not touched: the caller deletes `rejected_files` when it suits.
+
+    `clips`/`events` have the manifest schemas (CLIPS_SCHEMA, EVENTS_SCHEMA); row order is kept. `recipe_hash` is
+    written into the detections and reject rows (the manifests' own hash).
+    """
+    event_clip = np.asarray(events.column("clip_id").to_pylist(), dtype=object)
+    onscreen_speech = np.asarray(pc.fill_null(pc.and_(
+        events.column("onscreen"),
+        pc.equal(pc.cast(events.column("target_class"), pa.string()), "speech")), False).to_pylist(), dtype=bool)
+    event_frame = events.column("frame").to_numpy()
+    event_x_px = np.asarray(events.column("x_px").to_pylist(), dtype=object)
+    confirmed: list[bool | None] = [None] * events.num_rows
+    rates: list[float | None] = []
+    rejected_ids: set[str] = set()
+    rejects: list[RejectRow] = []
+    rejected_files: list[str] = []
+    detection_columns: dict[str, list] = {name: [] for name in DETECTIONS_SCHEMA.names}
+    n_checked = n_confirmed = n_frames = 0
+    # Group event row indices by clip once: a recording can have thousands of clips.
+    rows_of_clip: dict[str, list[int]] = {}
+    for index, clip_id in enumerate(event_clip):
+        rows_of_clip.setdefault(clip_id, []).append(index)
+
+    for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path"]).to_pylist():
+        video_path = output_dir / clip["video_path"]
+        frames = np.stack(list(iter_video_frames(video_path, recipe.frame_width, recipe.frame_height)))
+        if len(frames) != recipe.frames_per_clip:
+            raise MediaError(f"{video_path}: {len(frames)} video frames, expected {recipe.frames_per_clip}")
+        n_frames += len(frames)
+        found = detect(frames)
+        rows = np.asarray([i for i in rows_of_clip.get(clip["clip_id"], []) if onscreen_speech[i]], dtype=np.int64)
+        matched = match_boxes(event_frame[rows], event_x_px[rows].astype(np.float64), found.frame, found.x0_px,
+                              found.x1_px, video_fps=recipe.fps)
+        for row, ok in zip(rows, matched):
+            confirmed[row] = bool(ok)
+        rate = float(matched.mean()) if rows.size else None
+        rates.append(rate)
+        n_checked += int(rows.size)
+        n_confirmed += int(matched.sum())
+        if recipe.min_visual_confirmation is not None and rate is not None and rate < recipe.min_visual_confirmation:
+            rejected_ids.add(clip["clip_id"])
+            rejects.append(RejectRow(
+                STAGE, clip["recording_id"], clip["clip_id"], REASON,
+                f"{int(matched.sum())} of {rows.size} onscreen speech events visually confirmed ({rate:.3f} < "
+                f"min_visual_confirmation {recipe.min_visual_confirmation:g})", recipe_hash))
+            rejected_files += [clip["video_path"], clip["audio_path"], clip["metadata_path"]]
+            continue
+        detection_columns["clip_id"] += [clip["clip_id"]] * len(found)
+        detection_columns["frame"] += found.frame.tolist()
+        detection_columns["class_name"] += found.class_name.tolist()
+        detection_columns["score"] += found.score.tolist()
+        for column, values in (("x0", found.x0_px), ("y0", found.y0_px), ("x1", found.x1_px), ("y1", found.y1_px)):
+            detection_columns[column] += values.tolist()
+        detection_columns["recipe_hash"] += [recipe_hash] * len(found)
+
+    events = _set_column(events, EVENTS_SCHEMA, "visually_confirmed", confirmed)
+    clips = _set_column(clips, CLIPS_SCHEMA, "visual_confirmation_rate", rates)
+    if rejected_ids:
+        rejected = pa.array(sorted(rejected_ids), pa.string())
+        clips = clips.filter(pc.invert(pc.is_in(clips.column("clip_id"), value_set=rejected)))
+        events = events.filter(pc.invert(pc.is_in(events.column("clip_id"), value_set=rejected)))
+    detections = pa.Table.from_pydict(
+        {name: pa.array(values, DETECTIONS_SCHEMA.field(name).type) for name, values in detection_columns.items()},
+        schema=DETECTIONS_SCHEMA)
+    return VerifiedClips(clips=clips, events=events, detections=detections, rejects=rejects,
+                         rejected_files=rejected_files, n_checked=n_checked, n_confirmed=n_confirmed, n_frames=n_frames)
+
+
+def _set_column(table: pa.Table, schema: pa.Schema, name: str, values: list) -> pa.Table:
+    field = schema.field(name)
+    return table.set_column(table.schema.get_field_index(name), field, pa.array(values, field.type))
+
+
+def _summary(label: str, verified: VerifiedClips, seconds: float) -> str:
+    rate = f"{verified.n_confirmed / verified.n_checked:.1%}" if verified.n_checked else "n/a"
+    return (f"{label}: {verified.n_frames} frames verified in {seconds:.1f} s; {verified.n_confirmed} of "
+            f"{verified.n_checked} onscreen speech events visually confirmed ({rate}); "
+            f"{len(verified.rejects)} clips rejected")
+
+
+@task(name="verify-recording", task_run_name="verify-{output.recording_id}", cache_policy=NO_CACHE)
+def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe
+                     ) -> tuple[RecordingOutput, pa.Table, list[RejectRow]]:
+    """Verify one rendered recording's clips when the recipe says `verify`; otherwise return it unchanged.
+
+    Returns the output with its clips/events tables updated (rejected clips removed; `rejects` and the other fields
+    as given, `seconds` plus "verify"), the detections table (DETECTIONS_SCHEMA) and the new reject rows, which the
+    caller adds to the run's rejects.
+    """
+    if not recipe.verify:
+        return output, DETECTIONS_SCHEMA.empty_table(), []
+    started_s = time.perf_counter()
+    verified = verify_clips(output.clips, output.events, Path(output_dir), recipe, recipe_detect(recipe),
+                            recipe.recipe_hash)
+    # As the render stage does with clips it rejects: the manifests, written later, will not list them.
+    for rel in verified.rejected_files:
+        (Path(output_dir) / rel).unlink(missing_ok=True)
+    seconds = time.perf_counter() - started_s
+    get_run_logger().info(_summary(output.recording_id, verified, seconds))
+    updated = dataclasses.replace(output, clips=verified.clips, events=verified.events,
+                                  seconds={**output.seconds, "verify": output.seconds.get("verify", 0.0) + seconds})
+    return updated, verified.detections, verified.rejects
+
+
+def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
+    """`table` with the columns a later version of its schema added (nullable ones only) filled with nulls."""
+    for field in schema:
+        if field.name not in table.column_names:
+            if not field.nullable:
+                raise ContractError(f"{path}: column {field.name} is missing")
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names)
+
+
+def _write_parquet_partial(path: Path, table: pa.Table) -> Path:
+    partial = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, partial, compression="zstd")
+    return partial
+
+
+def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, weights: str | None = None,
+                      log: Callable[[str], None] = print) -> dict[str, float | int]:
+    """Re-verify a curated output folder in place (`savgbench verify OUT`): every kept clip, whatever was verified
+    before, then rewrite the manifests, `manifests/detections.parquet`, the split lists and the report summary.
+
+    `recipe` gives the frame geometry and the verification settings (`weights` overrides `detector_weights`);
+    detections and reject rows carry the manifests' recipe hash, since the clips are the curated set's. Every file
+    is written under a partial name, then all are renamed into place (split lists first, manifests last), and only
+    then are the rejected clips' files deleted: an interruption never leaves a manifest listing a missing file.
+    Returns the set-level counts.
+    """
+    out = Path(output_dir)
+    manifests = out / "manifests"
+    verify_recipe = dataclasses.replace(recipe, verify=True, **({"detector_weights": weights} if weights else {}))
+    # The detector first: weights that cannot be had are reported before anything else is looked at.
+    detect = recipe_detect(verify_recipe)
+    schemas = {"recordings": RECORDINGS_SCHEMA, "clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA,
+               "rejects": REJECTS_SCHEMA}
+    tables = {}
+    for name, schema in schemas.items():
+        path = manifests / f"{name}.parquet"
+        if not path.is_file():
+            raise ContractError(f"{path}: missing: {out} is not a curated output folder")
+        tables[name] = _with_schema(pq.read_table(path), schema, path)
+    hashes = set(tables["recordings"].column("recipe_hash").to_pylist())
+    if len(hashes) > 1:
+        raise ContractError(f"{manifests / 'recordings.parquet'}: recipe_hash has {len(hashes)} values, expected 1")
+    # An output of no recordings has no hash to keep, and no row will need one.
+    recipe_hash = hashes.pop() if hashes else recipe.recipe_hash
+
+    if tables["clips"].num_rows:
+        first_video = out / tables["clips"].column("video_path")[0].as_py()
+        info = probe_video(first_video)
+        if (info.width_px, info.height_px) != (recipe.frame_width, recipe.frame_height):
+            raise ContractError(
+                f"{first_video}: {info.width_px}x{info.height_px} frames but the recipe has frame_width x "
+                f"frame_height = {recipe.frame_width}x{recipe.frame_height}: give the recipe the output was "
+                "curated with"
+            )
+
+    started_s = time.perf_counter()
+    verified = verify_clips(tables["clips"], tables["events"], out, verify_recipe, detect, recipe_hash)
+    seconds = time.perf_counter() - started_s
+    log(_summary(str(out), verified, seconds))
+
+    rejects = tables["rejects"]
+    if verified.rejects:
+        rejects = pa.concat_tables([rejects, rows_to_table(verified.rejects, REJECTS_SCHEMA)]).unify_dictionaries()
+        rejects = rejects.combine_chunks()
+    validate_manifests(tables["recordings"], verified.clips, verified.events, rejects, verified.detections)
+
+    partials = {}
+    for name, table in (("clips", verified.clips), ("events", verified.events), ("rejects", rejects),
+                        ("detections", verified.detections)):
+        partials[manifests / f"{name}.parquet"] = _write_parquet_partial(manifests / f"{name}.parquet", table)
+    (out / "splits").mkdir(exist_ok=True)
+    split_of_clip = verified.clips.column("split").to_pylist()
+    video_paths = verified.clips.column("video_path").to_pylist()
+    for split in SPLITS:
+        path = out / "splits" / f"{split}.txt"
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text("".join(f"{v}\n" for v, s in zip(video_paths, split_of_clip) if s == split))
+        partials[path] = partial
+    # Split lists first and the manifests last, as the curate flow writes them.
+    for path in sorted(partials, key=lambda p: p.parent.name == "manifests"):
+        os.replace(partials[path], path)
+    # Only now that no manifest lists them: an interruption before this leaves files behind, never a dangling entry.
+    for rel in verified.rejected_files:
+        (out / rel).unlink(missing_ok=True)
+    refresh_summary(out, table_to_rows(tables["recordings"], RecordingRow), verified.clips, verified.events,
+                    table_to_rows(rejects, RejectRow))
+    return {"clips": verified.clips.num_rows, "checked": verified.n_checked, "confirmed": verified.n_confirmed,
+            "rejected": len(verified.rejects), "detections": verified.detections.num_rows}

@@ -1,0 +1,153 @@
+"""`savgbench evaluate` without a detector: reading generated clips (letterboxed or bare picture, frame rates, stereo
+only), external localisation CSVs, and TP/FN of a clip with a stub detector that puts boxes where we say."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from curation.detect import Detections
+from curation.evaluate import EvaluateInputError, clip_layout, evaluate_video, read_localizations_csv
+from curation.foa import encode_plane_wave, stereo_weights
+from curation.localize import sin_azimuth_to_x_px
+from curation.media import VideoEncoder
+from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA
+from data_contracts.recipe import Recipe
+from flows.cli import main
+
+RECIPE = Recipe()
+RELATIVE_AZIMUTH_DEG = 20.0
+SOURCE_X_PX = float(sin_azimuth_to_x_px(np.sin(np.deg2rad(RELATIVE_AZIMUTH_DEG)), 100.0, 256, 144))
+
+
+def write_clip(path: Path, width_px=256, height_px=256, fps=4, channels=2, duration_s=5.0) -> Path:
+    """A generated clip: grey frames, and a noise source at RELATIVE_AZIMUTH_DEG in mid-side stereo (or mono)."""
+    rng = np.random.default_rng(0)
+    n_samples = int(duration_s * 16000)
+    source = 0.05 * rng.standard_normal(n_samples)
+    stereo = encode_plane_wave(source, RELATIVE_AZIMUTH_DEG, 0.0) @ stereo_weights(0.0)
+    wav = path.with_suffix(".wav")
+    sf.write(wav, stereo if channels == 2 else stereo[:, :1], 16000, subtype="PCM_16")
+    frame = np.full((height_px, width_px, 3), 90, np.uint8)
+    with VideoEncoder(path, width_px, height_px, fps, audio_wav=wav) as encoder:
+        for _ in range(int(duration_s * fps)):
+            encoder.write(frame)
+    wav.unlink()
+    return path
+
+
+class StubDetector:
+    """Boxes [x0, x1] × [40, 100] in every frame; records the content boxes it was given."""
+
+    def __init__(self, x0_px: float, x1_px: float):
+        self.x0_px, self.x1_px = x0_px, x1_px
+        self.content_boxes = []
+
+    def __call__(self, frames, content_box_px):
+        self.content_boxes.append(content_box_px)
+        n = len(frames)
+        return Detections(np.arange(n), np.array(["person"] * n, dtype=object), np.full(n, 0.9),
+                          np.full(n, self.x0_px), np.full(n, 40.0), np.full(n, self.x1_px), np.full(n, 100.0))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generated")
+    return {
+        "letterboxed": write_clip(root / "letterboxed.mp4"),
+        "bare_25fps": write_clip(root / "bare_25fps.mp4", height_px=144, fps=25),
+        "large": write_clip(root / "large.mp4", width_px=512, height_px=512, fps=8),
+        "mono": write_clip(root / "mono.mp4", channels=1),
+        "slow": write_clip(root / "slow.mp4", fps=2),
+        "too_wide": write_clip(root / "too_wide.mp4", height_px=100),
+    }
+
+
+def test_layouts_of_letterboxed_bare_and_scaled_clips(clips):
+    layout = clip_layout(clips["letterboxed"], RECIPE)
+    assert (layout.width_px, layout.height_px, layout.content_box_px, layout.fps) == (256, 256, (0, 56, 256, 144), 4)
+    layout = clip_layout(clips["bare_25fps"], RECIPE)
+    assert (layout.width_px, layout.height_px, layout.content_box_px, layout.fps) == (256, 144, (0, 0, 256, 144), 25)
+    layout = clip_layout(clips["large"], RECIPE)
+    assert (layout.width_px, layout.height_px, layout.content_box_px) == (256, 256, (0, 56, 256, 144))
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("mono", "audio is not stereo"),
+    ("slow", "frame rate 2 fps is below the metric's 4 fps"),
+    ("too_wide", "256x100 is wider than the 256:144 picture"),
+])
+def test_clips_that_cannot_be_evaluated_are_refused_naming_the_file(clips, name, message):
+    with pytest.raises(EvaluateInputError, match=message) as raised:
+        clip_layout(clips[name], RECIPE)
+    assert str(clips[name]) in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["letterboxed", "bare_25fps", "large"])
+def test_a_box_at_the_source_is_a_true_positive_and_one_elsewhere_a_false_negative(clips, name):
+    at_source = StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10)
+    row = evaluate_video(clips[name], RECIPE, at_source)
+    # The AAC clip has 50 label frames of sound; maybe one fewer at the end after the codec's padding.
+    assert row.fn == 0 and 49 <= row.tp <= 50 and row.score == 1.0
+    assert row.n_video_frames == 20
+    assert at_source.content_boxes == [clip_layout(clips[name], RECIPE).content_box_px]
+    mirrored = evaluate_video(clips[name], RECIPE, StubDetector(256 - SOURCE_X_PX - 10, 256 - SOURCE_X_PX + 10))
+    assert mirrored.tp == 0 and mirrored.fn == row.tp and mirrored.score == 0.0
+
+
+def test_external_localisations_are_scored_as_given(clips, tmp_path):
+    csv_path = tmp_path / "letterboxed.csv"
+    # Header; frames 0-9 at the box, 10-19 far from it, 20 twice (two classes), one off the picture (not scored).
+    lines = ["frame,class,x"] + [f"{f},0,{SOURCE_X_PX:.2f}" for f in range(10)] + [f"{f},1,240" for f in range(10, 20)]
+    lines += ["20,0,85", "20,9,240", "21,0,-30"]
+    csv_path.write_text("\n".join(lines) + "\n")
+    row = evaluate_video(clips["letterboxed"], RECIPE, StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10),
+                         localizations_csv=csv_path)
+    assert (row.tp, row.fn) == (11, 11)
+    assert row.localizer == str(csv_path)
+
+
+def test_localisation_csv_errors_name_the_file_and_line(tmp_path):
+    path = tmp_path / "clip.csv"
+    path.write_text("0,1,100\n1,1\n")
+    with pytest.raises(EvaluateInputError, match=r"clip.csv: line 2: expected frame,class,x"):
+        read_localizations_csv(path)
+    path.write_text("0,1,100\n1,1,left\n")
+    with pytest.raises(EvaluateInputError, match=r"clip.csv: line 2: frame='1', x='left' are not numbers"):
+        read_localizations_csv(path)
+    with pytest.raises(EvaluateInputError, match=r"missing.csv: no localisation CSV"):
+        read_localizations_csv(tmp_path / "missing.csv")
+    path.write_text("3,0,12.5\n4,1,200\n")
+    frames, x_px = read_localizations_csv(path)
+    assert frames.tolist() == [3, 4] and x_px.tolist() == [12.5, 200.0]
+
+
+def test_cli_refuses_an_empty_folder(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path), "--weights", str(tmp_path / "none.pt")]) == 2
+    assert f"savgbench evaluate: {tmp_path}: no .mp4 files to evaluate" in capsys.readouterr().err
+
+
+def test_cli_writes_per_clip_parquet_and_pooled_json(tmp_path, capsys, clips, monkeypatch):
+    import curation.detect
+
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    (folder / "a.mp4").symlink_to(clips["letterboxed"])
+    (folder / "b.mp4").symlink_to(clips["bare_25fps"])
+    stub = StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10)
+    # The CLI's detector, replaced by the stub: the real one is tested in test_detect and the slow end-to-end test.
+    monkeypatch.setattr(curation.detect, "cached_detector", lambda *args: "detector")
+    monkeypatch.setattr(curation.detect, "detect_people", lambda detector, frames, box, threshold: stub(frames, box))
+    assert main(["evaluate", str(folder), "--json", str(tmp_path / "result.json")]) == 0
+    out = capsys.readouterr().out
+    assert "pooled over 2 clips" in out
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert set(result) == {"score", "tp", "fn", "clips"}
+    assert result["clips"] == 2 and result["fn"] == 0 and result["score"] == 1.0 and result["tp"] >= 98
+    table = pq.read_table(folder / "spatial_av_align.parquet")
+    assert table.schema.equals(SPATIAL_AV_ALIGN_SCHEMA, check_metadata=False)
+    assert table.column("clip").to_pylist() == ["a", "b"]
+    assert sum(table.column("tp").to_pylist()) == result["tp"]
