@@ -1,6 +1,7 @@
 """The curate flow: raw STARSS-style recordings → clips, Parquet manifests, splits and a report.
 
-discover → inspect (per recording) → plan (per recording) → render (per recording) → manifests + splits → report.
+discover → inspect (per recording) → plan (per recording) → render (per recording) → verify (per recording, when
+the recipe says so) → manifests + splits → report → audit page.
 Composition only: the work lives in `tasks/` (I/O) and `curation/` (math and media).
 """
 
@@ -21,7 +22,7 @@ from tasks.audit import audit
 from tasks.discover import discover, inspect_recording
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.report import report
-from tasks.verify import verify_recording
+from tasks.verify import recipe_detect, verify_recording
 
 
 @flow(name="curate", task_runner=make_task_runner())
@@ -43,6 +44,8 @@ def curate(
                 len(the_recipe.view_azimuths_deg) * len(the_recipe.view_elevations_deg),
                 the_recipe.window_frames, the_recipe.hop_frames)
 
+    if the_recipe.verify:
+        recipe_detect(the_recipe)  # weights that cannot be had fail the run now, not after rendering
     accepted, recordings, rejects = discover(source_dir, the_recipe)
     inspections = [inspect_recording.submit(src, split, source_dir, the_recipe) for src, split in accepted]
     rendering = []

@@ -57,7 +57,11 @@ def write_manifests(output_dir: str, recordings, outputs, rejects, detections=No
         "rejects": rows_to_table(sorted(rejects, key=lambda r: (r.stage, r.recording_id or "", r.clip_id or "",
                                                                 r.reason)), REJECTS_SCHEMA),
     }
-    validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"])
+    detection_table = None
+    if detections is not None:
+        detection_table = _concat([d for d in detections if d.num_rows], DETECTIONS_SCHEMA).sort_by(
+            [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")])
+    validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"], detection_table)
     (out / "manifests").mkdir(parents=True, exist_ok=True)
     (out / "splits").mkdir(parents=True, exist_ok=True)
     written = {}
@@ -69,10 +73,8 @@ def write_manifests(output_dir: str, recordings, outputs, rejects, detections=No
         _write_atomic(path, lambda tmp: tmp.write_text(lines))
         written[f"splits/{split}"] = str(path)
     detections_path = out / "manifests" / "detections.parquet"
-    if detections is not None:
-        table = _concat([d for d in detections if d.num_rows], DETECTIONS_SCHEMA).sort_by(
-            [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")])
-        _write_atomic(detections_path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    if detection_table is not None:
+        _write_atomic(detections_path, lambda tmp: pq.write_table(detection_table, tmp, compression="zstd"))
         written["detections"] = str(detections_path)
     else:
         detections_path.unlink(missing_ok=True)

@@ -266,9 +266,11 @@ def with_verification_stage(out: Path, copy: Path) -> Path:
     pq.write_table(pa.Table.from_pandas(pd.concat(boxes), preserve_index=False),
                    copy / "manifests" / "detections.parquet")
     confirmed = pa.array([None if i % 3 == 0 else bool(i % 2) for i in range(events.num_rows)], pa.bool_())
-    pq.write_table(events.append_column("visually_confirmed", confirmed), copy / "manifests" / "events.parquet")
+    pq.write_table(events.set_column(events.schema.get_field_index("visually_confirmed"), "visually_confirmed",
+                                     confirmed), copy / "manifests" / "events.parquet")
     rate = pa.array([None if i % 4 == 0 else 0.75 for i in range(clips.num_rows)], pa.float64())
-    pq.write_table(clips.append_column("visual_confirmation_rate", rate), copy / "manifests" / "clips.parquet")
+    pq.write_table(clips.set_column(clips.schema.get_field_index("visual_confirmation_rate"),
+                                    "visual_confirmation_rate", rate), copy / "manifests" / "clips.parquet")
     return copy
 
 
