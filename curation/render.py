@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 import soundfile as sf
 
@@ -31,7 +32,7 @@ from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
@@ -113,7 +114,9 @@ def _encode_clip(video_path: Path, frames: np.ndarray, stereo: np.ndarray, fps: 
             audio.bit_rate = AUDIO_BITRATE
             audio.options = {"aac_coder": "fast"}
             for frame in frames:
-                container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+                # OpenCV's RGB → I420 is ~20× faster than the conversion inside PyAV; both use BT.601 limited range.
+                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+                container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
             container.mux(video.encode())
             samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T, dtype=np.float32), format="fltp",
                                                  layout="stereo")
