@@ -182,7 +182,8 @@ def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
 
 
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
-_INT_KEYS = (
+# Counts and sizes that must be positive; then every key held as an integer.
+_POSITIVE_INT_KEYS = (
     "window_frames",
     "hop_frames",
     "content_width",
@@ -191,9 +192,8 @@ _INT_KEYS = (
     "frame_height",
     "fps",
     "audio_rate",
-    "min_onscreen_frames",
-    "detector_image_size_px",
 )
+_INT_KEYS = (*_POSITIVE_INT_KEYS, "min_onscreen_frames", "detector_image_size_px")
 _FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit", "detector_score_threshold")
 _ANGLE_LIST_KEYS = ("view_azimuths_deg", "view_elevations_deg")
 
@@ -337,16 +337,7 @@ def _validate(recipe: Recipe) -> None:
     def fail(key: str, problem: str) -> None:
         raise ContractError(f"recipe: {key}={getattr(recipe, key)!r}: {problem}")
 
-    for key in (
-        "window_frames",
-        "hop_frames",
-        "content_width",
-        "content_height",
-        "frame_width",
-        "frame_height",
-        "fps",
-        "audio_rate",
-    ):
+    for key in _POSITIVE_INT_KEYS:
         if getattr(recipe, key) <= 0:
             fail(key, "must be > 0")
     if not 0 < recipe.h_fov_deg < 180:
