@@ -14,7 +14,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
-from prefect.utilities.annotations import opaque
 
 from data_contracts.recipe import load_recipe
 from flows.runners import make_task_runner
@@ -56,10 +55,8 @@ def curate(
         if reject is not None:
             rejects.append(reject)
             continue
-        # opaque(): Prefect resolves the future but does not walk the tens of thousands of planned events inside.
-        plan = plan_recording_task.submit(opaque(loaded), the_recipe)
-        rendering.append((plan, render_recording_task.submit(opaque(loaded), opaque(plan), source_dir, output_dir,
-                                                             the_recipe)))
+        plan = plan_recording_task.submit(loaded, the_recipe)
+        rendering.append((plan, render_recording_task.submit(loaded, plan, source_dir, output_dir, the_recipe)))
 
     outputs, detections = [], []
     for plan_future, render_future in rendering:
