@@ -275,14 +275,20 @@ def _as_float(key: str, value: Any) -> float:
     raise ContractError(f"recipe: {key}={value!r}: expected a finite number")
 
 
-def _coerce_class_map(value: Any) -> tuple[tuple[int, str], ...]:
+def _pairs(key: str, value: Any, expected: str) -> list[tuple[Any, Any]]:
+    """A mapping's items, or a sequence of 2-item pairs, as a list; anything else is refused naming the key."""
     pairs = value.items() if isinstance(value, Mapping) else value
     try:
         pairs = list(pairs)
         if not all(len(pair) == 2 for pair in pairs):
             raise TypeError
     except TypeError:
-        raise ContractError(f"recipe: class_map={value!r}: expected a mapping of class id to target class") from None
+        raise ContractError(f"recipe: {key}={value!r}: expected {expected}") from None
+    return pairs
+
+
+def _coerce_class_map(value: Any) -> tuple[tuple[int, str], ...]:
+    pairs = _pairs("class_map", value, "a mapping of class id to target class")
     coerced: dict[int, str] = {}
     for key, target in pairs:
         # JSON turns integer keys into strings, so "9" is accepted as class 9.
@@ -313,13 +319,7 @@ def _coerce_person_classes(value: Any) -> tuple[str, ...] | None:
 
 
 def _coerce_split_rules(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    pairs = value.items() if isinstance(value, Mapping) else value
-    try:
-        pairs = list(pairs)
-        if not all(len(pair) == 2 for pair in pairs):
-            raise TypeError
-    except TypeError:
-        raise ContractError(f"recipe: split_rules={value!r}: expected a mapping of split to glob patterns") from None
+    pairs = _pairs("split_rules", value, "a mapping of split to glob patterns")
     coerced: dict[str, tuple[str, ...]] = {}
     for split, given in pairs:
         if split not in SPLITS:
