@@ -832,17 +832,18 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = ("figure
     return "\n".join([line(header), line(tuple("-" * w for w in widths)), *(line(row) for row in rows)])
 
 
-# The renderer's own accounting (RenderResult.seconds), in the order the work happens. The first four are wall
+# The renderer's own accounting (RenderResult.seconds), in the order the work happens. The first five are wall
 # time of the main thread; the last two are time spent inside the worker threads, summed over workers.
 STAGES = (
     ("audio", "audio: read FOA, chain once (main thread)"),
     ("decode", "decode: waiting for the next 4 Hz source frame"),
     ("remap", "remap: cv2 perspective views + letterbox"),
+    ("aac", "aac: each view's AAC stream, encoded once, cut per clip"),
     ("encode_wait", "encode_wait: waiting for the clip workers"),
 )
 WORKER_STAGES = (
     ("clip_audio_cpu", "in workers: cut stereo, write wav + csv (summed)"),
-    ("encode_cpu", "in workers: H.264 + AAC encode, write mp4 (summed)"),
+    ("encode_cpu", "in workers: H.264 encode, mux AAC packets, write mp4 (summed)"),
 )
 
 

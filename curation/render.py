@@ -3,7 +3,10 @@
 The source video is decoded exactly once per recording whatever the number of views and overlapping windows:
 ffmpeg passes only the frames on the output time grid, each view is remapped once per grid tick, and
 overlapping windows share those remapped frames. Audio goes through the view-independent chain (high-pass, gain,
-16 kHz) once; each clip is then a slice times a 4×2 view matrix (rotation and mid-side decoding are linear).
+16 kHz) once; each clip's WAV is then a slice times a 4×2 view matrix (rotation and mid-side decoding are linear).
+Each view's stereo is AAC-encoded once, as one continuous stream from the recording's first sample, and a clip's
+AAC track is the run of that stream's packets covering its 5 s plus one packet of pre-roll, with an MP4 edit list
+that trims it to exactly the clip's samples: overlapping windows no longer re-encode the same audio.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 4
+RENDER_VERSION = 5
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
@@ -93,11 +96,89 @@ def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction
     return enumerate(read_raw_frames(cmd, video_path, width_px, height_px))
 
 
-def _encode_clip(video_path: Path, frames: np.ndarray, stereo: np.ndarray, fps: int, audio_rate: int) -> None:
-    """One clip's mp4: H.264 frames from memory plus the clip's WAV as AAC, written to a partial name then moved.
+@dataclass(frozen=True)
+class AacCut:
+    """The AAC packets of one clip, cut from its view's stream: `packets` are (pts, duration, payload) with pts in
+    samples relative to the clip's first sample (the first is negative: pre-roll the edit list trims), and the
+    durations of the last packet end exactly at the clip's length. `extradata` is the stream's AudioSpecificConfig."""
 
-    Encoded in-process with PyAV (libx264 and FFmpeg's AAC encoder): a process per clip cost more than the encoding
-    itself. PyAV releases the GIL while encoding, so a few threads keep both cores busy.
+    rate_hz: int
+    extradata: bytes
+    packets: tuple[tuple[int, int, bytes], ...]
+
+
+class ViewAacStream:
+    """One view's stereo (the prepared FOA times the view's 4×2 matrix) AAC-encoded once, lazily, from sample 0.
+
+    The encoder only ever sees the same input (the stereo, then zeros past its end, in fixed-size chunks) and is
+    never flushed, so every packet, and hence every clip cut from the stream, is the same whichever clips a run
+    renders: a resumed run writes bytes identical to an uninterrupted one. Clips must be asked for in
+    non-decreasing start order; packets no later clip can need are dropped, so memory stays at a few seconds.
+    """
+
+    FRAME_SAMPLES = 1024  # AAC-LC
+    CHUNK_SAMPLES = 16 * 1024
+
+    def __init__(self, prepared: np.ndarray, weights: np.ndarray, rate_hz: int):
+        import av
+
+        self._prepared, self._weights, self._rate_hz = prepared, weights, rate_hz
+        self._encoder = av.CodecContext.create("aac", "w")
+        self._encoder.sample_rate, self._encoder.layout, self._encoder.format = rate_hz, "stereo", "fltp"
+        self._encoder.bit_rate = AUDIO_BITRATE
+        self._encoder.options = {"aac_coder": "fast"}
+        self._encoder.open()
+        self._fed = 0  # samples given to the encoder
+        self._packets: dict[int, tuple[int, int, bytes]] = {}  # packet index → (pts, duration, payload)
+        self._next_index = 0
+        self._first_kept = 0
+        self._last_start = -1
+
+    def _feed(self) -> None:
+        import av
+
+        chunk = self._prepared[self._fed : self._fed + self.CHUNK_SAMPLES] @ self._weights
+        if chunk.shape[0] < self.CHUNK_SAMPLES:
+            chunk = np.concatenate([chunk, np.zeros((self.CHUNK_SAMPLES - chunk.shape[0], 2), np.float32)])
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, dtype=np.float32), format="fltp",
+                                           layout="stereo")
+        frame.sample_rate, frame.pts = self._rate_hz, self._fed
+        for packet in self._encoder.encode(frame):
+            index = self._next_index
+            # Packet i decodes (after the encoder's one frame of priming) to samples [(i-1)·1024, i·1024).
+            if packet.pts != (index - 1) * self.FRAME_SAMPLES:
+                raise MediaError(f"AAC packet {index} has pts {packet.pts}, expected {(index - 1) * self.FRAME_SAMPLES}")
+            self._packets[index] = (packet.pts, packet.duration, bytes(packet))
+            self._next_index += 1
+        self._fed += self.CHUNK_SAMPLES
+
+    def cut(self, first_sample: int, n_samples: int) -> AacCut:
+        """The packets that decode to samples [first_sample, first_sample + n_samples) of this view's stereo."""
+        if first_sample < self._last_start:
+            raise ValueError(f"clips must be cut in start order: {first_sample} after {self._last_start}")
+        self._last_start = first_sample
+        frame = self.FRAME_SAMPLES
+        first_index = first_sample // frame  # one packet of pre-roll before the one holding first_sample
+        last_index = (first_sample + n_samples - 1) // frame + 1
+        while self._next_index <= last_index:
+            self._feed()
+        for index in range(self._first_kept, first_index):
+            self._packets.pop(index, None)
+        self._first_kept = first_index
+        packets = []
+        for index in range(first_index, last_index + 1):
+            pts, duration, payload = self._packets[index]
+            start = pts - first_sample
+            packets.append((start, min(duration, n_samples - start), payload))
+        return AacCut(self._rate_hz, bytes(self._encoder.extradata), tuple(packets))
+
+
+def _encode_clip(video_path: Path, frames: np.ndarray, audio: AacCut, fps: int) -> None:
+    """One clip's mp4: H.264 frames from memory plus the clip's AAC packets, written to a partial name then moved.
+
+    Encoded in-process with PyAV (libx264): a process per clip cost more than the encoding itself. PyAV releases
+    the GIL while encoding, so a few threads keep both cores busy. The audio packets are muxed as they are; their
+    negative first pts and shortened last duration become the MP4 edit list that trims the pre-roll and the tail.
     """
     import av
 
@@ -110,19 +191,20 @@ def _encode_clip(video_path: Path, frames: np.ndarray, stereo: np.ndarray, fps: 
             video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
             video.options = {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}
             video.thread_count = 1
-            audio = container.add_stream("aac", rate=audio_rate, layout="stereo")
-            audio.bit_rate = AUDIO_BITRATE
-            audio.options = {"aac_coder": "fast"}
+            audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
+            audio_stream.codec_context.extradata = audio.extradata
+            audio_stream.time_base = Fraction(1, audio.rate_hz)
             for frame in frames:
                 # OpenCV's RGB → I420 is ~20× faster than the conversion inside PyAV; both use BT.601 limited range.
                 yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
                 container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
             container.mux(video.encode())
-            samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo.T, dtype=np.float32), format="fltp",
-                                                 layout="stereo")
-            samples.sample_rate, samples.pts = audio_rate, 0
-            container.mux(audio.encode(samples))
-            container.mux(audio.encode())
+            for pts, duration, payload in audio.packets:
+                packet = av.Packet(payload)
+                packet.stream, packet.time_base = audio_stream, audio_stream.time_base
+                packet.pts = packet.dts = pts
+                packet.duration = duration
+                container.mux(packet)
     except (av.FFmpegError, OSError) as exc:
         tmp.unlink(missing_ok=True)
         raise MediaError(f"{video_path}: encode failed ({exc})") from exc
@@ -141,8 +223,8 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _finish_clip(plan_clip: ClipPlan, frames: np.ndarray, prepared: np.ndarray, weights: dict, output_dir: Path,
-                 recipe: Recipe) -> tuple[str | None, str | None, dict[str, float]]:
+def _finish_clip(plan_clip: ClipPlan, frames: np.ndarray, audio: AacCut, prepared: np.ndarray, weights: dict,
+                 output_dir: Path, recipe: Recipe) -> tuple[str | None, str | None, dict[str, float]]:
     """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread).
 
     Returns (reason, detail, seconds): reason None when the clip was written.
@@ -161,7 +243,7 @@ def _finish_clip(plan_clip: ClipPlan, frames: np.ndarray, prepared: np.ndarray, 
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
     _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
     t1 = time.perf_counter()
-    _encode_clip(output_dir / clip.video_path, frames, stereo, recipe.fps, recipe.audio_rate)
+    _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
     return None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1}
 
 
@@ -212,6 +294,7 @@ def render_recording(
     del foa
     weights = {(c.clip.view_azimuth_deg, c.clip.view_elevation_deg): None for c in clips}
     weights = {key: stereo_weights(*key).astype(np.float32) for key in weights}
+    aac_streams = {key: ViewAacStream(prepared, matrix, recipe.audio_rate) for key, matrix in weights.items()}
     result.seconds["audio"] += time.perf_counter() - t0
 
     # Which grid ticks each view needs, and when each clip is complete.
@@ -254,7 +337,11 @@ def render_recording(
                 plan_clip = clips[pos]
                 frames = np.stack([cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]])
                 clip = plan_clip.clip
-                future = pool.submit(_finish_clip, plan_clip, frames, prepared, weights, output_dir, recipe)
+                t3 = time.perf_counter()
+                audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(
+                    int(round(clip.start_s * recipe.audio_rate)), recipe.samples_per_clip)
+                result.seconds["aac"] += time.perf_counter() - t3
+                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe)
                 pending.append((plan_clip, future))
             # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
             for key in [k for k in cache if k[0] <= tick - span]:

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from curation.evaluate import read_stereo
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame
 from curation.media import iter_video_frames
 from curation.perspective import letterbox_offset_px, perspective_map, render_view
@@ -193,6 +194,23 @@ def test_left_right_energy_of_each_source_matches_mid_side_at_its_relative_azimu
             assert measured_db == pytest.approx(predicted_db, abs=1.5), (clip_id, source_index)
             compared += 1
     assert compared >= 5
+
+
+def test_every_clip_mp4_audio_decodes_to_its_own_wav(curated):
+    """The mp4's AAC track is cut from its view's one stream: decoded by FFmpeg it is exactly the clip's 80,000
+    samples and matches the clip's lossless wav (and not the neighbouring window's)."""
+    out, _, tables = curated
+    clips = tables["clips"].to_pandas().sort_values("clip_id")
+    compared = 0
+    for row in clips.iloc[::7].itertuples():
+        decoded = read_stereo(out / row.video_path, 16000)
+        reference, _ = sf.read(out / row.audio_path, dtype="float32")
+        assert decoded.shape == (80000, 2), row.clip_id
+        error_db = 10 * np.log10(np.sum((decoded - reference) ** 2) / np.sum(reference**2))
+        shifted_db = 10 * np.log10(np.sum((decoded[8000:] - reference[:-8000]) ** 2) / np.sum(reference**2))
+        assert error_db < -20.0 and shifted_db > -6.0, (row.clip_id, error_db, shifted_db)
+        compared += 1
+    assert compared >= 10
 
 
 def test_rerun_with_other_views_produces_only_those_views(source, tmp_path):
