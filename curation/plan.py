@@ -6,7 +6,7 @@ follow from the plan (`curation.render`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +24,16 @@ from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S
 from data_contracts.manifests import ClipRow, EventRow, make_clip_id
 from data_contracts.recipe import Recipe
 
-__all__ = ["ClipPlan", "RecordingPlan", "plan_recording", "clip_output_paths", "label_frame_count"]
+__all__ = [
+    "ClipEvents",
+    "ClipPlan",
+    "RecordingEvents",
+    "RecordingPlan",
+    "clip_output_paths",
+    "events_columns",
+    "label_frame_count",
+    "plan_recording",
+]
 
 
 def label_frame_count(duration_s: float) -> int:
@@ -42,12 +51,113 @@ def clip_output_paths(split: str, clip_id: str) -> dict[str, str]:
     }
 
 
+class RecordingEvents:
+    """A recording's annotated events seen from every view, shared by the ClipEvents of all its clips.
+
+    `track` is sorted by (frame, class_id, source_index), the order of the events manifest within a clip.
+    """
+
+    __slots__ = ("recording_id", "recipe_hash", "track", "projection", "target_class")
+
+    def __init__(self, recording_id: str, recipe_hash: str, track: EventTrack, projection, class_map: dict):
+        self.recording_id, self.recipe_hash, self.track, self.projection = recording_id, recipe_hash, track, projection
+        # Per event: its recipe class of interest, or None.
+        self.target_class = np.array([class_map.get(int(c)) for c in track.class_id], dtype=object)
+
+
+class ClipEvents:
+    """The events of one kept clip: the slice [first, stop) of its recording's events, seen from one view.
+
+    Not a dataclass and not a tuple of rows, on purpose: task runners walk dataclasses, tuples and lists element by
+    element to find futures in task inputs, and a 9-minute recording's clips hold millions of event rows. Rows are
+    made only where they are needed (`rows()`, `events_columns()`).
+    """
+
+    __slots__ = ("shared", "clip_id", "start_frame", "view_index", "first", "stop")
+
+    def __init__(self, shared: RecordingEvents, clip_id: str, start_frame: int, view_index: int, first: int,
+                 stop: int):
+        self.shared, self.clip_id, self.start_frame = shared, clip_id, start_frame
+        self.view_index, self.first, self.stop = view_index, first, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.first
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClipEvents) and self.rows() == other.rows()
+
+    def __hash__(self) -> int:
+        return hash((self.clip_id, self.first, self.stop))
+
+    def __repr__(self) -> str:
+        return f"ClipEvents({self.clip_id!r}, {len(self)} events)"
+
+    def rows(self) -> list[EventRow]:
+        """The clip's events as manifest rows, in manifest order (frame, class_id, source_index)."""
+        columns = events_columns([self])
+        names = list(columns)
+        return [EventRow(**dict(zip(names, values))) for values in zip(*(columns[n] for n in names))]
+
+    def metadata_rows(self) -> list[tuple[int, int, float, float]]:
+        """(frame, class_id, x_px, y_px) of the onscreen events of interest, sorted: the per-clip metadata CSV."""
+        shared, v, window = self.shared, self.view_index, slice(self.first, self.stop)
+        keep = shared.projection.onscreen[v, window] & (shared.target_class[window] != None)  # noqa: E711
+        frame = shared.track.frame[window][keep] - self.start_frame
+        class_id = shared.track.class_id[window][keep]
+        x_px, y_px = shared.projection.x_px[v, window][keep], shared.projection.y_px[v, window][keep]
+        return sorted(zip(frame.tolist(), class_id.tolist(), x_px.tolist(), y_px.tolist()))
+
+
+def events_columns(clips: Sequence[ClipEvents]) -> dict[str, list]:
+    """The events manifest's columns (EventRow's fields, in order) for these clips' events, clip after clip.
+
+    Vectorised over the clips' slices of their recordings' shared arrays; None where a value is absent
+    (x_px and y_px offscreen, target_class outside the classes of interest, visually_confirmed before verification).
+    """
+    groups: dict[int, list[ClipEvents]] = {}
+    for clip in clips:
+        groups.setdefault(id(clip.shared), []).append(clip)
+    names = [f.name for f in fields(EventRow)]
+    columns: dict[str, list] = {name: [] for name in names}
+    for group in groups.values():
+        shared = group[0].shared
+        lengths = np.array([len(c) for c in group], dtype=np.int64)
+        index = np.concatenate([np.arange(c.first, c.stop) for c in group]) if group else np.zeros(0, np.int64)
+        view = np.repeat([c.view_index for c in group], lengths)
+        onscreen = shared.projection.onscreen[view, index]
+        class_id = shared.track.class_id[index]
+        x_px = shared.projection.x_px[view, index].astype(object)
+        y_px = shared.projection.y_px[view, index].astype(object)
+        x_px[~onscreen] = None
+        y_px[~onscreen] = None
+        n = int(lengths.sum())
+        values = {
+            "clip_id": np.repeat(np.array([c.clip_id for c in group], dtype=object), lengths).tolist(),
+            "recording_id": [shared.recording_id] * n,
+            "frame": (shared.track.frame[index] - np.repeat([c.start_frame for c in group], lengths)).tolist(),
+            "class_id": class_id.tolist(),
+            "class_name": [CLASS_NAMES[c] for c in class_id.tolist()],
+            "target_class": shared.target_class[index].tolist(),
+            "source_index": shared.track.source_index[index].tolist(),
+            "azimuth_deg": shared.projection.relative_azimuth_deg[view, index].tolist(),
+            "elevation_deg": shared.projection.relative_elevation_deg[view, index].tolist(),
+            "onscreen": onscreen.tolist(),
+            "x_px": x_px.tolist(),
+            "y_px": y_px.tolist(),
+            "recipe_hash": [shared.recipe_hash] * n,
+            "visually_confirmed": [None] * n,
+        }
+        for name in names:
+            columns[name].extend(values[name])
+    return columns
+
+
 @dataclass(frozen=True)
 class ClipPlan:
     """One kept clip with its events, and the view index it is rendered from."""
 
     clip: ClipRow
-    events: tuple[EventRow, ...]
+    events: ClipEvents
     view_index: int
 
 
@@ -88,16 +198,14 @@ def plan_recording(
     frame_bounds = np.searchsorted(track.frame, np.concatenate([starts, starts + recipe.window_frames]))
     n_windows = len(starts)
     recipe_hash = recipe.recipe_hash
+    shared = RecordingEvents(recording_id, recipe_hash, track, projection, class_map)
     clips = []
     for window_idx, view_idx in selection.kept_pairs():
         start_frame = int(starts[window_idx])
         view = views[view_idx]
         clip_id = make_clip_id(recording_id, start_frame, view.view_azimuth_deg, view.view_elevation_deg)
         first, last = frame_bounds[window_idx], frame_bounds[n_windows + window_idx]
-        events = tuple(
-            _event_row(clip_id, recording_id, track, projection, view_idx, i, start_frame, class_map, recipe_hash)
-            for i in range(first, last)
-        )
+        events = ClipEvents(shared, clip_id, start_frame, view_idx, int(first), int(last))
         clip = ClipRow(
             clip_id=clip_id,
             split=split,
@@ -126,22 +234,3 @@ def plan_recording(
         clips=tuple(clips),
     )
 
-
-def _event_row(clip_id, recording_id, track, projection, view_idx, i, start_frame, class_map, recipe_hash) -> EventRow:
-    onscreen = bool(projection.onscreen[view_idx, i])
-    class_id = int(track.class_id[i])
-    return EventRow(
-        clip_id=clip_id,
-        recording_id=recording_id,
-        frame=int(track.frame[i]) - start_frame,
-        class_id=class_id,
-        class_name=CLASS_NAMES[class_id],
-        target_class=class_map.get(class_id),
-        source_index=int(track.source_index[i]),
-        azimuth_deg=float(projection.relative_azimuth_deg[view_idx, i]),
-        elevation_deg=float(projection.relative_elevation_deg[view_idx, i]),
-        onscreen=onscreen,
-        x_px=float(projection.x_px[view_idx, i]) if onscreen else None,
-        y_px=float(projection.y_px[view_idx, i]) if onscreen else None,
-        recipe_hash=recipe_hash,
-    )

@@ -64,12 +64,9 @@ def grid_rate_hz(recipe: Recipe) -> Fraction:
 def clip_metadata_csv(plan: ClipPlan) -> str:
     """The SAVGBench per-clip metadata: rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen
     events of interest only, no header, sorted by frame then class."""
-    rows = sorted(
-        (e.frame, e.class_id, e.x_px, e.y_px) for e in plan.events if e.onscreen and e.target_class is not None
-    )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for frame, class_id, x_px, y_px in rows:
+    for frame, class_id, x_px, y_px in plan.events.metadata_rows():
         writer.writerow([frame, class_id, f"{x_px:.2f}", f"{y_px:.2f}"])
     return out.getvalue()
 
@@ -173,8 +170,15 @@ class ViewAacStream:
         return AacCut(self._rate_hz, bytes(self._encoder.extradata), tuple(packets))
 
 
-def _encode_clip(video_path: Path, frames: np.ndarray, audio: AacCut, fps: int) -> None:
-    """One clip's mp4: H.264 frames from memory plus the clip's AAC packets, written to a partial name then moved.
+def to_i420(rgb: np.ndarray) -> np.ndarray:
+    """An RGB frame (H, W, 3) as planar I420 (H·3/2, W), BT.601 limited range as libx264 expects it. Done once per
+    remapped frame, not once per clip showing it; OpenCV's conversion is ~20× faster than the one inside PyAV."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+
+
+def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, fps: int) -> None:
+    """One clip's mp4: H.264 from its frames (I420, each (H·3/2, W) uint8, as `to_i420` makes them) plus the clip's
+    AAC packets, written to a partial name then moved.
 
     Encoded in-process with PyAV (libx264): a process per clip cost more than the encoding itself. PyAV releases
     the GIL while encoding, so a few threads keep both cores busy. The audio packets are muxed as they are; their
@@ -182,7 +186,7 @@ def _encode_clip(video_path: Path, frames: np.ndarray, audio: AacCut, fps: int) 
     """
     import av
 
-    height_px, width_px = frames.shape[1:3]
+    height_px, width_px = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
     tmp = partial_path(video_path)
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -194,9 +198,7 @@ def _encode_clip(video_path: Path, frames: np.ndarray, audio: AacCut, fps: int) 
             audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
             audio_stream.codec_context.extradata = audio.extradata
             audio_stream.time_base = Fraction(1, audio.rate_hz)
-            for frame in frames:
-                # OpenCV's RGB → I420 is ~20× faster than the conversion inside PyAV; both use BT.601 limited range.
-                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+            for yuv in frames:
                 container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
             container.mux(video.encode())
             for pts, duration, payload in audio.packets:
@@ -212,8 +214,11 @@ def _encode_clip(video_path: Path, frames: np.ndarray, audio: AacCut, fps: int) 
 
 
 def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
+    # Through memory: libsndfile fsyncs a file it closes, which made the clip workers wait on the disk.
+    buffer = io.BytesIO()
+    sf.write(buffer, stereo, rate, subtype="PCM_16", format="WAV")
     tmp = partial_path(path)
-    sf.write(tmp, stereo, rate, subtype="PCM_16", format="WAV")
+    tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, path)
 
 
@@ -223,7 +228,7 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _finish_clip(plan_clip: ClipPlan, frames: np.ndarray, audio: AacCut, prepared: np.ndarray, weights: dict,
+def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
                  output_dir: Path, recipe: Recipe) -> tuple[str | None, str | None, dict[str, float]]:
     """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread).
 
@@ -320,7 +325,7 @@ def render_recording(
         for v, view in enumerate(plan.views)
         if any(c.view_index == v for c in clips)
     }
-    cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame
+    cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame, I420
     pending: list[tuple[ClipPlan, Future]] = []
     pool = ThreadPoolExecutor(max_workers=encode_workers)
     decoded = 0
@@ -331,11 +336,12 @@ def render_recording(
             decoded += 1
             t1 = time.perf_counter()
             for v in needed.get(tick, ()):
-                cache[(tick, v)] = letterbox(render_view(frame, maps[v]), recipe.frame_width, recipe.frame_height)
+                cache[(tick, v)] = to_i420(letterbox(render_view(frame, maps[v]), recipe.frame_width,
+                                                     recipe.frame_height))
             result.seconds["remap"] += time.perf_counter() - t1
             for pos in finishing.get(tick, ()):
                 plan_clip = clips[pos]
-                frames = np.stack([cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]])
+                frames = [cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]]
                 clip = plan_clip.clip
                 t3 = time.perf_counter()
                 audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(

@@ -40,9 +40,20 @@ def rows_to_table(rows: Sequence[Any], schema: pa.Schema) -> pa.Table:
     for index, row in enumerate(rows):
         if type(row) is not row_type:
             raise ContractError(f"{name}: row {index}: expected {row_type.__name__}, got {type(row).__name__}")
+    return columns_to_table({field.name: [getattr(row, field.name) for row in rows] for field in schema}, schema)
+
+
+def columns_to_table(columns: dict[str, Sequence[Any]], schema: pa.Schema) -> pa.Table:
+    """A table with ``schema`` from one list of Python values per column (``rows_to_table`` without the rows).
+
+    Raises ContractError naming the columns that do not match the schema, or the row, column and value that cannot
+    be stored in the column's type.
+    """
+    name = table_name(schema)
+    _require_same_columns(name, list(columns), schema.names, "column")
     arrays = []
     for field in schema:
-        values = [getattr(row, field.name) for row in rows]
+        values = columns[field.name]
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowException, TypeError, ValueError, OverflowError):

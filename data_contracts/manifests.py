@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data_contracts._tables import named_schema, rows_to_table, table_name, table_to_rows
+from data_contracts._tables import columns_to_table, named_schema, rows_to_table, table_name, table_to_rows
 from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S, SPLITS, TARGET_CLASSES
 from data_contracts.errors import ContractError
 
@@ -35,6 +35,7 @@ __all__ = [
     "RejectRow",
     "SpatialAvAlignRow",
     "make_clip_id",
+    "columns_to_table",
     "rows_to_table",
     "table_to_rows",
     "validate_clips",

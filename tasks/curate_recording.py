@@ -10,9 +10,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.media import MediaError
-from curation.plan import RecordingPlan, plan_recording
+from curation.plan import RecordingPlan, events_columns, plan_recording
 from curation.render import render_recording
-from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, rows_to_table
+from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, columns_to_table, rows_to_table
 from data_contracts.recipe import Recipe
 from tasks.discover import LoadedRecording
 from tasks.ledger import Ledger, render_key
@@ -101,8 +101,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         n_candidates=plan.n_candidates,
         n_qualifying=plan.n_qualifying,
         clips=rows_to_table([c.clip for c in written], CLIPS_SCHEMA),
-        events=rows_to_table([e for c in written for e in sorted(
-            c.events, key=lambda e: (e.frame, e.class_id, e.source_index))], EVENTS_SCHEMA),
+        events=columns_to_table(events_columns([c.events for c in written]), EVENTS_SCHEMA),
         rejects=tuple(rejects),
         seconds=seconds,
         n_rendered=len(todo),

@@ -6,7 +6,7 @@ import pytest
 
 from curation.evaluate import read_stereo
 from curation.foa import stereo_weights
-from curation.render import AacCut, ViewAacStream, _encode_clip
+from curation.render import AacCut, ViewAacStream, _encode_clip, to_i420
 
 RATE_HZ = 16000
 N_SAMPLES = 80000  # a 5 s clip
@@ -24,7 +24,7 @@ def tones_foa(seconds: float = 20.0) -> np.ndarray:
 def write_clip(tmp_path, name: str, cut: AacCut) -> np.ndarray:
     """Mux the cut beside 4 black frames and decode its audio back with the ffmpeg executable."""
     path = tmp_path / f"{name}.mp4"
-    _encode_clip(path, np.zeros((4, 64, 64, 3), np.uint8), cut, fps=4)
+    _encode_clip(path, [to_i420(np.zeros((64, 64, 3), np.uint8))] * 4, cut, fps=4)
     return read_stereo(path, RATE_HZ)
 
 
