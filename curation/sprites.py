@@ -4,12 +4,14 @@ A sprite is an RGBA uint8 image cropped to the bounding box of its alpha, so the
 centre that the renderer puts on the source direction. People come from the photos in `ultralytics.utils.ASSETS`
 (bus.jpg, zidane.jpg): real photographs, so a person detector run on the synthetic video sees real people. Each
 person is cut with OpenCV GrabCut, initialised from a hand-measured box and a few hand-drawn hints, so that the
-street or stadium behind them is not pasted into the room.
+street or stadium behind them is not pasted into the room. Someone playing an instrument is one of those people
+with the drawn instrument composited over the body (`player_sprite`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["Sprite", "person_sprites", "shape_sprite", "ultralytics_assets_dir"]
+__all__ = ["Sprite", "person_sprites", "shape_sprite", "player_sprite", "ultralytics_assets_dir"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,11 +344,79 @@ def shape_sprite(class_id: int) -> Sprite:
     canvas = _canvas(width_px, height_px)
     draw(canvas)
     # Area-averaging premultiplied colour keeps anti-aliased edges free of dark fringes.
-    alpha = canvas[..., 3:4].astype(np.float32) / 255.0
-    premultiplied = np.concatenate([canvas[..., :3].astype(np.float32) * alpha, alpha * 255.0], axis=-1)
     size = (width_px * _SHAPE_SIZE_PX // 120, height_px * _SHAPE_SIZE_PX // 120)
-    small = cv2.resize(premultiplied, size, interpolation=cv2.INTER_AREA)
-    small_alpha = small[..., 3:4] / 255.0
-    rgb = np.where(small_alpha > 0, small[..., :3] / np.maximum(small_alpha, 1e-6), 0.0)
-    rgba = np.round(np.clip(np.concatenate([rgb, small[..., 3:4]], axis=-1), 0, 255)).astype(np.uint8)
-    return Sprite(f"shape_class{class_id}", _crop_to_alpha(rgba), height_scale)
+    small = cv2.resize(_premultiplied(canvas), size, interpolation=cv2.INTER_AREA)
+    return Sprite(f"shape_class{class_id}", _crop_to_alpha(_unpremultiplied(small)), height_scale)
+
+
+# A guitar is about 1 m long and a standing person about 1.8 m: the instrument's longer side, as a fraction of the
+# height of the person standing (a person cut at the waist has height_scale of it).
+_INSTRUMENT_TO_STANDING_HEIGHT = 0.5
+# Held across the body: the drawn guitar is turned this much further clockwise, neck up towards the viewer's right.
+_INSTRUMENT_TILT_DEG = 35.0
+
+
+@lru_cache(maxsize=None)
+def player_sprite(person: Sprite, instrument: Sprite) -> Sprite:
+    """`person` playing `instrument`: the instrument, tilted across the body, composited in front of the person.
+
+    The instrument's alpha centroid (its body) sits in front of the person's belly: a little below the middle of a
+    standing person (near the bottom of one cut at the waist), in the middle of the body's width at that height.
+    It is cut to the person's bounding box, so the sprite keeps the person's size, `height_scale` and bounding-box
+    centre (the point the renderer puts on the source direction); its alpha is the union of the person's and the
+    instrument's.
+    """
+    rgba = person.rgba
+    height_px, width_px = rgba.shape[:2]
+    inst = instrument.rgba
+    # Rotate on a square canvas large enough for any angle, then scale the longer side to its size on the person.
+    side_px = int(math.ceil(math.hypot(*inst.shape[:2])))
+    canvas = np.zeros((side_px, side_px, 4), np.float32)
+    top, left = (side_px - inst.shape[0]) // 2, (side_px - inst.shape[1]) // 2
+    canvas[top : top + inst.shape[0], left : left + inst.shape[1]] = _premultiplied(inst)
+    length_px = _INSTRUMENT_TO_STANDING_HEIGHT * height_px / person.height_scale
+    rotation = cv2.getRotationMatrix2D((side_px / 2.0, side_px / 2.0), -_INSTRUMENT_TILT_DEG,
+                                       length_px / max(inst.shape[:2]))
+    # Translate so that the rotated instrument's alpha centroid lands on the belly.
+    centroid_x, centroid_y = _alpha_centroid(canvas[..., 3])
+    rotation[:, 2] += np.array(_belly_px(rgba[..., 3], person.height_scale)) - rotation @ (centroid_x, centroid_y, 1.0)
+    over = cv2.warpAffine(canvas, rotation, (width_px, height_px), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0, 0.0))
+    under = _premultiplied(rgba)
+    composite = over + under * (1.0 - over[..., 3:4])
+    return Sprite(f"{person.name}_with_{instrument.name}", _unpremultiplied(composite), person.height_scale)
+
+
+# The belly of a standing person, as a fraction of their height from the top of the head; and the lowest it may
+# be put in a sprite of a person cut at the waist, as a fraction of the sprite's height.
+_BELLY_FROM_TOP = 0.55
+_LOWEST_BELLY = 0.85
+
+
+def _belly_px(alpha: np.ndarray, height_scale: float) -> tuple[float, float]:
+    """(x, y) in sprite pixels (continuous, from the top-left corner) of the belly of a person sprite's alpha."""
+    height_px = alpha.shape[0]
+    y_px = min(_BELLY_FROM_TOP / height_scale, _LOWEST_BELLY) * height_px
+    band = alpha[max(0, int(y_px - 0.05 * height_px)) : int(y_px + 0.05 * height_px) + 1]
+    x_px, _ = _alpha_centroid(band)
+    return x_px, y_px
+
+
+def _alpha_centroid(alpha: np.ndarray) -> tuple[float, float]:
+    """Alpha-weighted centroid (x, y) of an alpha image, in continuous pixels (pixel i centred at i + 0.5)."""
+    ys, xs = np.nonzero(alpha)
+    weights = alpha[ys, xs].astype(np.float64)
+    return float(np.average(xs, weights=weights)) + 0.5, float(np.average(ys, weights=weights)) + 0.5
+
+
+def _premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """float32 (H, W, 4): colour times alpha in [0, 255], alpha in [0, 1]."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.concatenate([rgba[..., :3].astype(np.float32) * alpha, alpha], axis=-1)
+
+
+def _unpremultiplied(premultiplied: np.ndarray) -> np.ndarray:
+    """The uint8 RGBA of a premultiplied float image (`_premultiplied`'s inverse, rounded)."""
+    alpha = premultiplied[..., 3:4]
+    rgb = np.where(alpha > 0, premultiplied[..., :3] / np.maximum(alpha, 1e-6), 0.0)
+    return np.round(np.clip(np.concatenate([rgb, alpha * 255.0], axis=-1), 0, 255)).astype(np.uint8)

@@ -10,9 +10,12 @@ annotated, at exactly its annotated direction for that frame, held through the f
 i/fps seconds) shows label frame floor(i/fps/0.1 + 1e-9); audio sample n belongs to label frame
 floor(n/rate/0.1 + 1e-9).
 
-Video: a static, low-contrast room rendered as an equirectangular panorama, with each active source's sprite
-(a real person for speech, a drawn shape otherwise) as a planar billboard facing the camera, its bounding-box
-centre on the source direction, remapped with the exact equirectangular distortion.
+Video: a static, low-contrast room rendered as an equirectangular panorama, with each active source's sprite as a
+planar billboard facing the camera, its bounding-box centre on the source direction, remapped with the exact
+equirectangular distortion. Sounds that people make (speech, clapping, laughter, a musical instrument:
+`PERSON_CLASS_IDS`) are real people, as in the real recordings; someone playing an instrument has the drawn
+instrument in front of their body. Objects (telephone, bell, door, water tap, knock, domestic sounds, music from a
+speaker) and footsteps, annotated at the floor, are drawn shapes.
 
 Audio: each source has its own band-limited signal (`source_band_hz(source_index)`), encoded as a plane wave
 with `curation.foa.encode_plane_wave` at the per-sample direction, at quiet STARSS-like levels over a very low
@@ -40,7 +43,7 @@ import soundfile as sf
 from curation.foa import encode_plane_wave
 from curation.geometry import angles_to_unit, equirect_angles, view_rotation, wrap_azimuth_deg
 from curation.media import VideoEncoder
-from curation.sprites import Sprite, person_sprites, shape_sprite
+from curation.sprites import Sprite, person_sprites, player_sprite, shape_sprite
 from data_contracts.annotations import AnnotationRow, read_annotations, write_annotations_csv
 from data_contracts.classes import LABEL_FRAME_S
 
@@ -48,6 +51,7 @@ __all__ = [
     "SynthConfig",
     "SPEECH_CLASS_IDS",
     "INSTRUMENT_CLASS_ID",
+    "PERSON_CLASS_IDS",
     "SPLIT_FOLDERS",
     "Billboard",
     "source_band_hz",
@@ -68,6 +72,8 @@ __all__ = [
 
 SPEECH_CLASS_IDS = (0, 1)
 INSTRUMENT_CLASS_ID = 9
+# Sounds made by a person, drawn as a person: speech, clapping (2), laughter (4), a musical instrument.
+PERSON_CLASS_IDS = (*SPEECH_CLASS_IDS, 2, 4, INSTRUMENT_CLASS_ID)
 
 # (modality root suffix, folder, stem prefix) of the three synthetic splits, filled round-robin.
 SPLIT_FOLDERS = (
@@ -462,18 +468,21 @@ def _cap_region(azimuth_deg: float, elevation_deg: float, radius_deg: float, wid
 def assign_sprites(keys: Iterable[tuple[int, int]], seed: int) -> dict[tuple[int, int], Sprite]:
     """A sprite for each (class_id, source_index) of a recording, stable for the whole recording.
 
-    Speech sources get real people, distinct while there are enough of them, in a seeded order; other classes
-    get the drawn shape of their class.
+    Sources of `PERSON_CLASS_IDS` get real people, distinct while there are enough of them, in a seeded order; an
+    instrument's person plays the drawn instrument (`player_sprite`). Other classes get the drawn shape of their
+    class.
     """
     people = person_sprites()
     order = np.random.default_rng([seed, 1]).permutation(len(people))
     assigned: dict[tuple[int, int], Sprite] = {}
-    n_talkers = 0
+    n_people = 0
     for key in sorted(set(keys)):
         class_id = key[0]
-        if class_id in SPEECH_CLASS_IDS:
-            assigned[key] = people[order[n_talkers % len(people)]]
-            n_talkers += 1
+        if class_id in PERSON_CLASS_IDS:
+            person = people[order[n_people % len(people)]]
+            n_people += 1
+            assigned[key] = (player_sprite(person, shape_sprite(class_id)) if class_id == INSTRUMENT_CLASS_ID
+                             else person)
         else:
             assigned[key] = shape_sprite(class_id)
     return assigned
@@ -491,7 +500,7 @@ def frame_billboards(rows: Iterable[AnnotationRow], sprites: dict[tuple[int, int
     billboards = []
     for row in sorted(rows, key=depth):
         sprite = sprites[(row.class_id, row.source_index)]
-        nominal_deg = person_height_deg if row.class_id in SPEECH_CLASS_IDS else shape_height_deg
+        nominal_deg = person_height_deg if row.class_id in PERSON_CLASS_IDS else shape_height_deg
         billboards.append(Billboard(sprite, row.azimuth_deg, row.elevation_deg, nominal_deg * sprite.height_scale))
     return billboards
 

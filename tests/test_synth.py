@@ -21,9 +21,10 @@ from curation.geometry import (
     vertical_fov_deg,
 )
 from curation.media import iter_video_frames, probe_video
-from curation.sprites import Sprite, person_sprites, shape_sprite, ultralytics_assets_dir
+from curation.sprites import Sprite, person_sprites, player_sprite, shape_sprite, ultralytics_assets_dir
 from curation.synth import (
     INSTRUMENT_CLASS_ID,
+    PERSON_CLASS_IDS,
     SPEECH_CLASS_IDS,
     Billboard,
     SynthConfig,
@@ -190,21 +191,60 @@ def test_shape_sprites_are_distinct_and_the_instrument_is_not_person_coloured():
 
 
 def test_sprites_are_assigned_per_source_and_stably():
-    keys = [(1, 1), (1, 2), (0, 3), (9, 0), (4, 1)]
+    """Sounds made by people are distinct people (an instrument's person plays the drawn guitar); objects and
+    footsteps keep their drawn shapes."""
+    keys = [(1, 1), (9, 0), (2, 2), (4, 3), (3, 4), (11, 5), (6, 6), (8, 7), (10, 8), (7, 9), (12, 10), (5, 11)]
     first = assign_sprites(keys, seed=7)
     assert assign_sprites(list(reversed(keys)), seed=7) == first
-    talkers = [first[key] for key in keys if key[0] in SPEECH_CLASS_IDS]
-    assert len({id(sprite) for sprite in talkers}) == 3
-    assert all(sprite in person_sprites() for sprite in talkers)
-    assert first[(9, 0)] is shape_sprite(9) and first[(4, 1)] is shape_sprite(4)
+    assert set(PERSON_CLASS_IDS) == {0, 1, 2, 4, INSTRUMENT_CLASS_ID}
+    people = {person.name: person for person in person_sprites()}
+    for key in [(1, 1), (2, 2), (4, 3)]:
+        assert first[key] in person_sprites(), key
+    player = first[(9, 0)]
+    person = people[player.name.removesuffix(f"_with_{shape_sprite(INSTRUMENT_CLASS_ID).name}")]
+    assert player is player_sprite(person, shape_sprite(INSTRUMENT_CLASS_ID))
+    # Four sources made by people, four people in the photos: each source is someone else.
+    assert len({first[key].name.split("_with_")[0] for key in [(1, 1), (9, 0), (2, 2), (4, 3)]}) == 4
+    for class_id, index in keys:
+        if class_id not in PERSON_CLASS_IDS:
+            assert first[(class_id, index)] is shape_sprite(class_id), class_id
 
 
+def test_a_player_is_the_person_with_the_instrument_in_front_of_the_body():
+    guitar = shape_sprite(INSTRUMENT_CLASS_ID)
+    for person in person_sprites():
+        player = player_sprite(person, guitar)
+        assert player is player_sprite(person, guitar)  # cached: the same object for every frame
+        # Same bounding box and scale as the person: the renderer puts the same point on the source direction.
+        assert player.rgba.shape == person.rgba.shape and player.height_scale == person.height_scale
+        alpha, person_alpha = player.rgba[..., 3].astype(int), person.rgba[..., 3].astype(int)
+        assert alpha[0].any() and alpha[-1].any() and alpha[:, 0].any() and alpha[:, -1].any()
+        # The person's alpha plus the instrument's: nothing of the person is lost, and beside a slim standing
+        # person the guitar adds pixels of its own (a person cut at the waist is wide enough to cover it).
+        assert (alpha >= person_alpha - 1).all(), person.name
+        added = (alpha > 200) & (person_alpha == 0)
+        assert added.sum() > 0.01 * alpha.size or person.height_scale < 1.0, person.name
+        # Where the guitar covers the body the colour is the guitar's amber, over a good part of the picture, and
+        # the head (the top tenth) is not covered.
+        amber = ((player.rgba[..., 0] > 180) & (player.rgba[..., 2] < 90) & (alpha > 200)
+                 & ~((person.rgba[..., 0] > 180) & (person.rgba[..., 2] < 90)))
+        assert amber.sum() > 0.03 * alpha.size, person.name
+        head = player.rgba[: player.rgba.shape[0] // 10].astype(int), person.rgba[: person.rgba.shape[0] // 10].astype(int)
+        assert np.array_equal(head[0][..., 3], head[1][..., 3]), person.name
+        opaque = head[1][..., 3] > 127
+        assert np.abs(head[0][opaque] - head[1][opaque]).max() <= 2, person.name
+
+
+@pytest.mark.parametrize("playing", [False, True])
 @pytest.mark.parametrize("sprite_index", range(4))
-def test_each_person_is_visible_at_its_centre_everywhere_in_the_room(sprite_index):
-    """Wherever a talker stands (walls, floor, door, window), the pixels at its direction change clearly."""
+def test_each_person_is_visible_at_its_centre_everywhere_in_the_room(sprite_index, playing):
+    """Wherever a person stands (walls, floor, door, window), talking or playing, the pixels at its direction
+    change clearly."""
     width_px, height_px = 960, 480
     background = room_background(width_px, height_px)
     person = person_sprites()[sprite_index]
+    if playing:
+        person = player_sprite(person, shape_sprite(INSTRUMENT_CLASS_ID))
     for azimuth_deg in range(-180, 180, 20):
         for elevation_deg in (-15, 0, 15):
             frame = render_equirect_frame(
@@ -453,7 +493,7 @@ def test_written_mp4_decodes_at_the_requested_size_rate_and_duration(dataset):
 
 
 def test_decoded_video_shows_sources_exactly_in_their_annotated_frames(dataset):
-    """Each video frame shows its label frame: speech/instrument sprites at their pixels, nothing when idle."""
+    """Each video frame shows its label frame: every source's sprite at its pixel, nothing when idle."""
     root, _ = dataset
     background = room_background(SMALL.width_px, SMALL.height_px).astype(int)
     for (split, folder), stem in EXPECTED_STEMS.items():
@@ -626,7 +666,7 @@ def test_rendered_people_are_at_the_annotated_directions_and_nowhere_else():
         blob = np.bincount(around[around > 0]).argmax()
         left, top, blob_w, blob_h = stats[blob, :4]
         assert left <= centre_x <= left + blob_w and top <= centre_y <= top + blob_h, row
-        if row.class_id in SPEECH_CLASS_IDS:
+        if row.class_id in PERSON_CLASS_IDS:
             assert blob_h >= 0.5 * 40.0 * sprites[(row.class_id, row.source_index)].height_scale * height_px / 180
 
     # Nothing is drawn away from the annotated sources: every changed pixel lies within the angular radius (centre
