@@ -94,9 +94,8 @@ class ClipEvents:
 
     def rows(self) -> list[EventRow]:
         """The clip's events as manifest rows, in manifest order (frame, class_id, source_index)."""
-        columns = events_columns([self])
-        names = list(columns)
-        return [EventRow(**dict(zip(names, values))) for values in zip(*(columns[n] for n in names))]
+        columns = {name: values.tolist() for name, values in events_columns([self]).items()}
+        return [EventRow(**dict(zip(columns, values))) for values in zip(*columns.values())]
 
     def metadata_rows(self) -> list[tuple[int, int, float, float]]:
         """(frame, class_id, x_px, y_px) of the onscreen events of interest, sorted: the per-clip metadata CSV."""
@@ -108,48 +107,46 @@ class ClipEvents:
         return sorted(zip(frame.tolist(), class_id.tolist(), x_px.tolist(), y_px.tolist()))
 
 
-def events_columns(clips: Sequence[ClipEvents]) -> dict[str, list]:
+def events_columns(clips: Sequence[ClipEvents]) -> dict[str, np.ndarray]:
     """The events manifest's columns (EventRow's fields, in order) for these clips' events, clip after clip.
 
-    Vectorised over the clips' slices of their recordings' shared arrays; None where a value is absent
-    (x_px and y_px offscreen, target_class outside the classes of interest, visually_confirmed before verification).
+    Vectorised over the clips' slices of their recordings' shared arrays, one numpy array per column: numeric
+    columns as numbers, text and nullable columns as object arrays holding None where a value is absent (x_px and
+    y_px offscreen, target_class outside the classes of interest, visually_confirmed before verification).
     """
+    names = [f.name for f in fields(EventRow)]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     groups: dict[int, list[ClipEvents]] = {}
     for clip in clips:
         groups.setdefault(id(clip.shared), []).append(clip)
-    names = [f.name for f in fields(EventRow)]
-    columns: dict[str, list] = {name: [] for name in names}
+    class_names = np.array([CLASS_NAMES.get(i) for i in range(max(CLASS_NAMES) + 1)], dtype=object)
     for group in groups.values():
         shared = group[0].shared
         lengths = np.array([len(c) for c in group], dtype=np.int64)
-        index = np.concatenate([np.arange(c.first, c.stop) for c in group]) if group else np.zeros(0, np.int64)
-        view = np.repeat([c.view_index for c in group], lengths)
+        index = np.concatenate([np.arange(c.first, c.stop, dtype=np.int64) for c in group])
+        view = np.repeat(np.array([c.view_index for c in group], dtype=np.int64), lengths)
         onscreen = shared.projection.onscreen[view, index]
-        class_id = shared.track.class_id[index]
-        x_px = shared.projection.x_px[view, index].astype(object)
-        y_px = shared.projection.y_px[view, index].astype(object)
-        x_px[~onscreen] = None
-        y_px[~onscreen] = None
-        n = int(lengths.sum())
+        n = len(index)
         values = {
-            "clip_id": np.repeat(np.array([c.clip_id for c in group], dtype=object), lengths).tolist(),
-            "recording_id": [shared.recording_id] * n,
-            "frame": (shared.track.frame[index] - np.repeat([c.start_frame for c in group], lengths)).tolist(),
-            "class_id": class_id.tolist(),
-            "class_name": [CLASS_NAMES[c] for c in class_id.tolist()],
-            "target_class": shared.target_class[index].tolist(),
-            "source_index": shared.track.source_index[index].tolist(),
-            "azimuth_deg": shared.projection.relative_azimuth_deg[view, index].tolist(),
-            "elevation_deg": shared.projection.relative_elevation_deg[view, index].tolist(),
-            "onscreen": onscreen.tolist(),
-            "x_px": x_px.tolist(),
-            "y_px": y_px.tolist(),
-            "recipe_hash": [shared.recipe_hash] * n,
-            "visually_confirmed": [None] * n,
+            "clip_id": np.repeat(np.array([c.clip_id for c in group], dtype=object), lengths),
+            "recording_id": np.full(n, shared.recording_id, dtype=object),
+            "frame": shared.track.frame[index] - np.repeat(np.array([c.start_frame for c in group]), lengths),
+            "class_id": shared.track.class_id[index],
+            "class_name": class_names[shared.track.class_id[index]],
+            "target_class": shared.target_class[index],
+            "source_index": shared.track.source_index[index],
+            "azimuth_deg": shared.projection.relative_azimuth_deg[view, index],
+            "elevation_deg": shared.projection.relative_elevation_deg[view, index],
+            "onscreen": onscreen,
+            "x_px": np.where(onscreen, shared.projection.x_px[view, index].astype(object), None),
+            "y_px": np.where(onscreen, shared.projection.y_px[view, index].astype(object), None),
+            "recipe_hash": np.full(n, shared.recipe_hash, dtype=object),
+            "visually_confirmed": np.full(n, None, dtype=object),
         }
         for name in names:
-            columns[name].extend(values[name])
-    return columns
+            parts[name].append(values[name])
+    empty = {name: np.zeros(0, dtype=object) for name in names}
+    return {name: np.concatenate(parts[name]) if parts[name] else empty[name] for name in names}
 
 
 @dataclass(frozen=True)
