@@ -201,14 +201,71 @@ _OTHER_CLASS_IDS = (3, 11, 6, 2, 12, 7)
 _FOOTSTEPS_CLASS_ID = 6
 
 
+# Where the sources of a recording stand: around a random direction, each off it by a normal draw of this spread,
+# at least _MIN_SEPARATION_DEG apart. In the STARSS22 development annotations two sources active at once are a median
+# 69° apart and 20 % of such pairs 130° or more; two draws of this spread are too (before the minimum separation and
+# the sources' movements widen it a little).
+_GATHER_SPREAD_DEG = 72.0
+_MIN_SEPARATION_DEG = 30.0
+
+
+def _gathered_azimuths_deg(rng, n_sources: int) -> np.ndarray:
+    """Initial azimuths (degrees, unwrapped) of n sources gathered around a random direction, pairwise at least
+    _MIN_SEPARATION_DEG apart (the last draw is kept if 100 draws could not separate them)."""
+    centre_deg = rng.uniform(-180.0, 180.0)
+    for _ in range(100):
+        azimuths_deg = centre_deg + rng.normal(0.0, _GATHER_SPREAD_DEG, n_sources)
+        gaps_deg = np.abs((azimuths_deg[:, None] - azimuths_deg[None, :] + 180.0) % 360.0 - 180.0)
+        if gaps_deg[np.triu_indices(n_sources, 1)].min(initial=360.0) >= _MIN_SEPARATION_DEG:
+            break
+    return azimuths_deg
+
+
+# Talkers and the instrument take turns, as in a conversation or a performance: (weight of being given the next
+# turn, turn length range in seconds). A turn starts after a short pause, or, once in _OVERLAP_CHANCE, before the
+# previous one ends (an interruption, a reply, playing along).
+_TURNS = {"first_talker": (2.0, (4.0, 9.0)), "instrument": (1.5, (4.0, 10.0)), "talker": (0.7, (1.5, 5.0))}
+_PAUSE_S = (0.2, 1.0)
+_OVERLAP_CHANCE = 0.25
+_OVERLAP_S = (0.3, 1.5)
+
+
+def _turn_kind(kinds: Sequence[str], index: int) -> str:
+    """The _TURNS entry of source `index`: the first source is the first talker."""
+    return "first_talker" if index == 0 else "talker" if kinds[index] == "speech" else kinds[index]
+
+
+def _take_turns(rng, n_frames: int, turns: Sequence[tuple[float, tuple[float, float]]]) -> list[np.ndarray]:
+    """Activity masks (bool, n_frames) of sources that take turns: the first source has the first turn and every
+    other source one of the next turns, in a random order; after that each turn is given at random by the sources'
+    weights. A turn lasts a random length of its source's range, with a pause of _PAUSE_S before the next turn or,
+    once in _OVERLAP_CHANCE, an overlap with it."""
+    weights = np.array([weight for weight, _ in turns])
+    active = [np.zeros(n_frames, dtype=bool) for _ in turns]
+    frame = int(round(rng.uniform(0.0, 0.5) / LABEL_FRAME_S))
+    first_round = [0, *(1 + rng.permutation(len(turns) - 1))]
+    while frame < n_frames:
+        holder = first_round.pop(0) if first_round else int(rng.choice(len(turns), p=weights / weights.sum()))
+        length = max(1, int(round(rng.uniform(*turns[holder][1]) / LABEL_FRAME_S)))
+        active[holder][frame : frame + length] = True
+        if rng.random() < _OVERLAP_CHANCE:
+            frame += max(1, length - int(round(rng.uniform(*_OVERLAP_S) / LABEL_FRAME_S)))
+        else:
+            frame += length + max(1, int(round(rng.uniform(*_PAUSE_S) / LABEL_FRAME_S)))
+    return active
+
+
 def synthetic_events(duration_s: float, seed: int, recording_index: int = 0) -> list[AnnotationRow]:
     """Seeded STARSS-like annotation rows for one recording, sorted by (frame, class_id, source_index).
 
-    2–4 sources, spread around the full circle of azimuths, with distinct source indices 0..n-1 (so each has its
-    own audio band): always a talker (class 0 or 1) who speaks most of the time in long turns of several seconds
-    and moves slowly and smoothly (a few °/s) at an elevation within ±15°; often an instrument (class 9) played
-    in long phrases from a nearly fixed place; sometimes a second talker or another class (telephone, bell,
-    footsteps, ...) in short events. Angles are integer degrees, azimuth in [-180, 180]; distances 100–400 cm.
+    2–4 sources standing around one side of the camera (`_gathered_azimuths_deg`), with distinct source indices
+    0..n-1 (so each has its own audio band): always a talker (class 0 or 1), source 0, who speaks in long turns of
+    several seconds and moves slowly and smoothly (about 1 °/s) at an elevation within ±15°; often an instrument
+    (class 9) played in long phrases from a nearly fixed place; sometimes a second talker. These take turns
+    (`_take_turns`), the first talker first, with short pauses or overlaps between turns; sometimes another class
+    (telephone, bell, footsteps, clapping, ...) sounds in short events of its own. About a fifth of the label frames
+    have two or more sources at once (28 % in the STARSS22 development annotations). Angles are integer degrees, azimuth in [-180, 180];
+    distances 100–400 cm.
     """
     rng = np.random.default_rng([seed, recording_index, 0])
     n_frames = n_label_frames(duration_s)
@@ -222,25 +279,22 @@ def synthetic_events(duration_s: float, seed: int, recording_index: int = 0) -> 
     rng.shuffle(extras)
     kinds += extras[: max(0, n_sources - len(kinds))]
 
-    # Spread the sources evenly around the circle, jittered, in a random order.
-    base_deg = rng.uniform(-180.0, 180.0)
-    slots_deg = base_deg + np.arange(len(kinds)) * 360.0 / len(kinds) + rng.uniform(-20.0, 20.0, len(kinds))
-    slots_deg = slots_deg[rng.permutation(len(kinds))]
+    slots_deg = _gathered_azimuths_deg(rng, len(kinds))
+
+    floor = [index for index, kind in enumerate(kinds) if kind != "other"]
+    turns = dict(zip(floor, _take_turns(rng, n_frames, [_TURNS[_turn_kind(kinds, index)] for index in floor])))
 
     tracks = []
     for source_index, (kind, azimuth0_deg) in enumerate(zip(kinds, slots_deg)):
         if kind == "speech":
             class_id = int(rng.integers(0, 2))
-            if source_index == 0:
-                active = _on_off_mask(rng, n_frames, (4.0, 9.0), (0.3, 1.0), (0.0, 0.5))
-            else:
-                active = _on_off_mask(rng, n_frames, (1.5, 5.0), (1.0, 4.0), (0.5, 3.0))
-            drift_deg_per_s = rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 3.0)
+            active = turns[source_index]
+            drift_deg_per_s = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.5)
             azimuth_deg = azimuth0_deg + _wander(rng, time_s, drift_deg_per_s, rng.uniform(2.0, 6.0))
             elevation_deg = rng.uniform(-8.0, 8.0) + _wander(rng, time_s, 0.0, 3.0)
         elif kind == "instrument":
             class_id = INSTRUMENT_CLASS_ID
-            active = _on_off_mask(rng, n_frames, (4.0, 10.0), (0.5, 2.5), (0.0, 1.5))
+            active = turns[source_index]
             azimuth_deg = azimuth0_deg + _wander(rng, time_s, 0.0, rng.uniform(0.5, 2.0))
             elevation_deg = rng.uniform(-12.0, 2.0) + _wander(rng, time_s, 0.0, 1.0)
         else:

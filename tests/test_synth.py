@@ -282,22 +282,37 @@ def test_synthetic_events_are_starss_like(recording_index):
         return (np.array([r.frame for r in mine]), np.array([r.azimuth_deg for r in mine]),
                 np.array([r.elevation_deg for r in mine]))
 
-    busy_talkers = []
+    first_talker = next(key for key in sources if key[1] == 0)
+    assert first_talker[0] in SPEECH_CLASS_IDS, "source 0 is always a talker"
     for key in sources:
         if key[0] not in SPEECH_CLASS_IDS:
             continue
         frames, azimuth_deg, elevation_deg = track(key)
-        if frames.size < 0.75 * n_frames:
-            continue
         step_deg = np.abs((np.diff(azimuth_deg) + 180) % 360 - 180)[np.diff(frames) == 1]
         # A few °/s, smooth: at most 1° per 100 ms frame plus the integer rounding.
-        assert step_deg.max() <= 2 and step_deg.mean() < 0.8
+        assert step_deg.max(initial=0) <= 2 and step_deg.mean() < 0.8
         assert np.abs(elevation_deg).max() <= 15
-        # Long turns: the talker's activity is made of runs of several seconds.
-        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], np.isin(np.arange(n_frames), frames), [0]]))))
-        assert runs[::2].mean() >= 30
-        busy_talkers.append(key)
-    assert busy_talkers, "one talker must speak most of the time"
+    # Long turns: the first talker's activity is made of runs of several seconds, a good share of the recording.
+    frames, _, _ = track(first_talker)
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], np.isin(np.arange(n_frames), frames), [0]]))))
+    assert runs[::2].mean() >= 30 and frames.size >= 0.3 * n_frames
+
+
+def test_sources_take_turns_and_stand_together_as_in_starss():
+    """STARSS22's development annotations have two or more sources active in 28 % of the label frames, and two
+    sources active at once are a median 69° apart. Sources spread evenly around the camera and all active most of
+    the time (as an earlier generator made them) put a second source behind the camera in half of the frames, where
+    mid-side stereo folds it into the picture."""
+    per_frame: dict[tuple[int, int], list] = {}
+    for index in range(30):
+        for row in synthetic_events(60.0, 0, index):
+            per_frame.setdefault((index, row.frame), []).append(row)
+    n_frames = 30 * n_label_frames(60.0)
+    polyphonic = sum(len(active) >= 2 for active in per_frame.values())
+    assert 0.1 * n_frames < polyphonic < 0.3 * n_frames
+    separation_deg = [abs((a.azimuth_deg - b.azimuth_deg + 180) % 360 - 180)
+                      for active in per_frame.values() for i, a in enumerate(active) for b in active[i + 1 :]]
+    assert np.median(separation_deg) < 100
 
 
 def test_events_change_with_recording_index_and_seed():
@@ -312,7 +327,10 @@ def test_instrument_and_other_classes_occur():
 
 
 def test_savgbench_rule_keeps_windows_of_synthetic_recordings():
-    """≥ 40 of 50 label frames with an onscreen speech/instrument event in some 100°-wide view (every 10°)."""
+    """≥ 40 of 50 label frames with an onscreen speech/instrument event in some 100°-wide view (every 10°), in well
+    over half of the windows: many more than the 21 % of windows of the real STARSS22 annotations, so that short
+    synthetic recordings give clips to test with, though not in every window, as sources take turns at different
+    places."""
     v_fov_deg = vertical_fov_deg(100.0, 256, 144)
     for index in range(3):
         rows = [r for r in synthetic_events(20.0, 0, index) if r.class_id in (*SPEECH_CLASS_IDS, INSTRUMENT_CLASS_ID)]
@@ -327,7 +345,7 @@ def test_savgbench_rule_keeps_windows_of_synthetic_recordings():
                 if np.unique(frames[onscreen]).size >= 40:
                     kept_windows += 1
                     break
-        assert kept_windows >= 0.8 * len(starts), index
+        assert kept_windows >= 0.6 * len(starts), index
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -629,12 +647,12 @@ def test_rendered_people_are_at_the_annotated_directions_and_nowhere_else():
     config = SynthConfig()
     width_px, height_px = config.width_px, config.height_px
 
-    # The most telling picture: the label frame with the most talkers, then the most sources, at once.
+    # The most telling picture: the label frame with the most people, then the most sources, at once.
     def richness(rows, frame):
         shown = [r for r in rows if r.frame == frame]
-        return sum(r.class_id in SPEECH_CLASS_IDS for r in shown), len(shown)
+        return sum(r.class_id in PERSON_CLASS_IDS for r in shown), len(shown)
 
-    candidates = [(synthetic_events(20.0, 0, index), frame) for index in range(4) for frame in range(0, 200, 10)]
+    candidates = [(synthetic_events(20.0, 0, index), frame) for index in range(8) for frame in range(0, 200, 5)]
     rows, label_frame = max(candidates, key=lambda candidate: richness(*candidate))
     shown = [r for r in rows if r.frame == label_frame]
     assert richness(rows, label_frame)[0] >= 2
