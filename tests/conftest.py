@@ -1,16 +1,26 @@
 """Test-wide settings: an isolated, offline Prefect home; artifacts folder for images a person can look at."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-_PREFECT_HOME = tempfile.mkdtemp(prefix="savgbench-prefect-")
-os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+
+def _temporary_dir_setting(name: str, prefix: str) -> None:
+    """Point environment variable `name` at a fresh temporary folder, removed when the test run exits, unless the
+    caller set it."""
+    if name not in os.environ:
+        os.environ[name] = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, os.environ[name], ignore_errors=True)
+
+
+_temporary_dir_setting("PREFECT_HOME", "savgbench-prefect-")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # The ephemeral API server takes 12–18 s to start here, longer on a loaded 2-core machine; the default is 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="savgbench-yolo-"))
+_temporary_dir_setting("YOLO_CONFIG_DIR", "savgbench-yolo-")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
