@@ -3,7 +3,7 @@
 1. All views: every window × every view of a 60 s 1920×960 recording kept (min_onscreen_frames=0, 3,996 clips),
    curated by the pure functions, against the per-clip approach (one ffmpeg per clip: seek, decode 5 s, `v360`
    crop, encode) extrapolated from a sample timed in the same run. Goal: ≥ 30× faster.
-2. Default recipe on the same recording (seed 29: busy onscreen speech), against the per-clip approach on the same
+2. Default recipe on the same recording (seed 5: busy onscreen speech), against the per-clip approach on the same
    kept clips, with the decode-alone floor (`ffmpeg -i src.mp4 -f null -`) beside it. Goal: ≥ 30× faster.
 3. Peak resident memory of curating a 9-minute 1920×960 recording with 36 views (default recipe), in a child
    process whose whole process tree (the decoding ffmpeg included) is sampled from /proc. Goal: < 2 GB. The
@@ -62,9 +62,10 @@ from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe, load_recipe
 
 DURATION_S = 60.0
-# Seed 29 was picked by planning seeds 0–39 with the default recipe: its recording has the most kept clips (2,020 of
-# 3,996 candidates, 1,120 of them with ≥ 40 onscreen speech frames), so the default case is not a near-empty one.
-DEFAULT_SEED = 29
+# Seed 5 was picked by planning seeds 0–39 with the default recipe: its recording has the most kept clips (1,089 of
+# 3,996 candidates, all with ≥ 40 onscreen speech frames), so the default case is not a near-empty one. (Before the
+# generator placed its sources like STARSS22's, around one direction and taking turns, seed 29 kept 2,020.)
+DEFAULT_SEED = 5
 GOAL_PER_CLIP_RATIO = 30.0
 # Decimal gigabytes: the stricter reading of "2 GB".
 GOAL_PEAK_RSS_BYTES = 2_000_000_000
