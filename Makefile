@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo bench bench-av-align clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_curate.py
+
+## make bench-av-align: the figures of issue #6 (verification rate, Spatial AV-Align of ground truth / swapped / mirrored)
+bench-av-align: $(STAMP)
+	$(PY) benchmarks/bench_av_align.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

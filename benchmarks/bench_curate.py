@@ -29,6 +29,7 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import platform
@@ -813,6 +814,32 @@ def ffmpeg_version() -> str:
     return match.group(1) if match else "unknown"
 
 
+@contextlib.contextmanager
+def work_folder(work: Path | None, prefix: str):
+    """Yield (folder, temporary): `work` (created if missing), or a new temporary folder removed afterwards."""
+    temporary = work is None
+    folder = Path(tempfile.mkdtemp(prefix=prefix)) if temporary else work.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder, temporary
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_header(title: str, command: str, work_dir: Path, temporary: bool) -> None:
+    """The report's first lines: what it is, the command that produced it, the machine, the work folder."""
+    print(title)
+    print(f"command: {command}")
+    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, ffmpeg {ffmpeg_version()}")
+    print(f"work:    {work_dir}{' (temporary, removed)' if temporary else ''}")
+
+
+def failure(exc: BaseException) -> str:
+    """A failed stage as the report shows it: the exception's type and the first line of its message."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def verdict(met: bool | None) -> str:
     """"met" / "NOT MET", or "-" for a figure that has no goal."""
     if met is None:
@@ -983,12 +1010,18 @@ def flow_rows(flow: FlowComparison) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line (described by its docstring's first paragraph) with the `--work` option."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--work", type=Path, default=None, metavar="DIR",
                         help="folder that caches the synthetic sources and keeps the outputs (default: a temporary "
                              "folder, removed at the end)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = bench_parser(__doc__)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the 60 s synthetic recording")
     parser.add_argument("--sample-clips", type=int, default=8, help="kept clips redone the per-clip way")
     parser.add_argument("--per-clip-repeats", type=int, default=3, help="runs of each sampled clip (median kept)")
@@ -1066,11 +1099,8 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(mode, Path(source), Path(output), Path(result))
     command = shlex.join([os.path.relpath(sys.executable), *(sys.argv if argv is None else ["bench_curate.py", *argv])])
     wall_started_s = time.perf_counter()
-    temporary = args.work is None
-    work_dir = Path(tempfile.mkdtemp(prefix="savgbench-bench-")) if temporary else args.work.resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
     stage_walls_s: dict[str, float] = {}
-    try:
+    with work_folder(args.work, "savgbench-bench-") as (work_dir, temporary):
         default_recipe = load_recipe()
         source = ensure_source(work_dir, args.seed, default_recipe)
         video_info = probe_video(source.video_path)
@@ -1128,7 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(long_out, ignore_errors=True)
             except (RuntimeError, OSError) as exc:
                 log(f"figure 3 failed: {exc}")
-                long = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                long = failure(exc)
             stage_walls_s["figure 3: build + curate the long recording"] = time.perf_counter() - started_s
 
         flow: FlowComparison | str | None = None
@@ -1138,20 +1168,14 @@ def main(argv: list[str] | None = None) -> int:
                 flow = measure_flow(work_dir, args.flow_recordings, args.flow_duration_s)
             except (RuntimeError, OSError, KeyError) as exc:
                 log(f"figure 4 failed: {exc}")
-                flow = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                flow = failure(exc)
             stage_walls_s["figure 4: synthesise (unless cached) + 2 curations of the flow recordings"] = (
                 time.perf_counter() - started_s)
         total_wall_s = time.perf_counter() - wall_started_s
-    finally:
-        if temporary:
-            shutil.rmtree(work_dir, ignore_errors=True)
 
-    print("SAVGBench curation benchmark (issue #5)")
-    print(f"command: {command}")
-    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, ffmpeg {ffmpeg_version()}")
+    print_header("SAVGBench curation benchmark (issue #5)", command, work_dir, temporary)
     print(f"source:  {source.recording_id} (seed {args.seed}), {video_info.width_px}x{video_info.height_px}, "
           f"{video_info.fps:g} fps, {video_info.duration_s:.2f} s")
-    print(f"work:    {work_dir}{' (temporary, removed)' if temporary else ''}")
     print()
     print(f"decode alone (ffmpeg -i src.mp4 -f null -), {len(decode_times_s)} runs: "
           + ", ".join(f"{t:.2f}" for t in decode_times_s) + " s")
