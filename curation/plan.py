@@ -99,12 +99,9 @@ class ClipEvents:
 
     def metadata_rows(self) -> list[tuple[int, int, float, float]]:
         """(frame, class_id, x_px, y_px) of the onscreen events of interest, sorted: the per-clip metadata CSV."""
-        shared, v, window = self.shared, self.view_index, slice(self.first, self.stop)
-        keep = shared.projection.onscreen[v, window] & (shared.target_class[window] != None)  # noqa: E711
-        frame = shared.track.frame[window][keep] - self.start_frame
-        class_id = shared.track.class_id[window][keep]
-        x_px, y_px = shared.projection.x_px[v, window][keep], shared.projection.y_px[v, window][keep]
-        return sorted(zip(frame.tolist(), class_id.tolist(), x_px.tolist(), y_px.tolist()))
+        columns = events_columns([self])
+        keep = columns["onscreen"] & (columns["target_class"] != None)  # noqa: E711
+        return sorted(zip(*(columns[name][keep].tolist() for name in ("frame", "class_id", "x_px", "y_px"))))
 
 
 def events_columns(clips: Sequence[ClipEvents]) -> dict[str, np.ndarray]:
@@ -145,17 +142,20 @@ def events_columns(clips: Sequence[ClipEvents]) -> dict[str, np.ndarray]:
         }
         for name in names:
             parts[name].append(values[name])
-    empty = {name: np.zeros(0, dtype=object) for name in names}
-    return {name: np.concatenate(parts[name]) if parts[name] else empty[name] for name in names}
+    return {name: np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=object) for name in names}
 
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """One kept clip with its events, and the view index it is rendered from."""
+    """One kept clip with its events."""
 
     clip: ClipRow
     events: ClipEvents
-    view_index: int
+
+    @property
+    def view_index(self) -> int:
+        """Index in the plan's views of the view the clip is rendered from."""
+        return self.events.view_index
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def plan_recording(
             recipe_hash=recipe_hash,
             **clip_output_paths(split, clip_id),
         )
-        clips.append(ClipPlan(clip=clip, events=events, view_index=view_idx))
+        clips.append(ClipPlan(clip=clip, events=events))
     return RecordingPlan(
         recording_id=recording_id,
         views=views,
