@@ -32,6 +32,7 @@ from curation.media import MediaError, ffmpeg_exe, read_raw_frames
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.manifests import ClipRow
 from data_contracts.recipe import Recipe
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
@@ -213,19 +214,23 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, 
     os.replace(tmp, video_path)
 
 
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a clip file under its partial name, then rename it into place."""
+    tmp = partial_path(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
     # Through memory: libsndfile fsyncs a file it closes, which made the clip workers wait on the disk.
     buffer = io.BytesIO()
     sf.write(buffer, stereo, rate, subtype="PCM_16", format="WAV")
-    tmp = partial_path(path)
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    _write_bytes(path, buffer.getvalue())
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = partial_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _first_sample(clip: ClipRow, recipe: Recipe) -> int:
+    """Index of the clip's first sample in the prepared (recipe-rate) audio: where its WAV and its AAC cut start."""
+    return int(round(clip.start_s * recipe.audio_rate))
 
 
 def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
@@ -237,7 +242,7 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     t0 = time.perf_counter()
     clip = plan_clip.clip
     samples = recipe.samples_per_clip
-    first = int(round(clip.start_s * recipe.audio_rate))
+    first = _first_sample(clip, recipe)
     segment = prepared[first : first + samples]
     if segment.shape[0] < samples:
         segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
@@ -246,7 +251,7 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     if peak > recipe.clip_peak_limit:
         return "clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {}
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
-    _write_text(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip))
+    _write_bytes(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode())
     t1 = time.perf_counter()
     _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
     return None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1}
@@ -345,7 +350,7 @@ def render_recording(
                 clip = plan_clip.clip
                 t3 = time.perf_counter()
                 audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(
-                    int(round(clip.start_s * recipe.audio_rate)), recipe.samples_per_clip)
+                    _first_sample(clip, recipe), recipe.samples_per_clip)
                 result.seconds["aac"] += time.perf_counter() - t3
                 future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe)
                 pending.append((plan_clip, future))
