@@ -215,7 +215,7 @@ def _gathered_azimuths_deg(rng, n_sources: int) -> np.ndarray:
     centre_deg = rng.uniform(-180.0, 180.0)
     for _ in range(100):
         azimuths_deg = centre_deg + rng.normal(0.0, _GATHER_SPREAD_DEG, n_sources)
-        gaps_deg = np.abs((azimuths_deg[:, None] - azimuths_deg[None, :] + 180.0) % 360.0 - 180.0)
+        gaps_deg = np.abs(wrap_azimuth_deg(azimuths_deg[:, None] - azimuths_deg[None, :]))
         if gaps_deg[np.triu_indices(n_sources, 1)].min(initial=360.0) >= _MIN_SEPARATION_DEG:
             break
     return azimuths_deg
