@@ -51,7 +51,7 @@ from curation.synth import SPLIT_FOLDERS, synthetic_events
 from data_contracts.annotations import write_annotations_csv
 from flows.cli import main as savgbench
 from tests.test_detect import fall_detection_weights
-from tests.test_verify_e2e import DETECTOR, VIEWS, ffmpeg_copies, sample, sample_copy
+from tests.test_verify_e2e import DETECTOR, VIEWS, evaluation_copies, sample_copy
 
 RECORDINGS = 6
 DURATION_S = 30.0
@@ -61,14 +61,6 @@ CLIPS = 150
 GOAL_VERIFICATION = 0.90
 GOAL_GROUND_TRUTH = 0.85
 GOAL_DROP = 0.30
-# The copies `savgbench evaluate` must score clearly lower, and the ffmpeg arguments that make them (as the
-# end-to-end test does): the stereo channels swapped (video stream copied), the picture mirrored (audio copied).
-COPIES = {
-    "swapped": ["-c:v", "copy", "-af", "pan=stereo|c0=c1|c1=c0", "-c:a", "aac", "-ar", "16000"],
-    "mirrored": ["-vf", "hflip", "-c:v", "libx264", "-crf", "18", "-c:a", "copy"],
-}
-
-
 @contextlib.contextmanager
 def stage(walls_s: dict[str, float], name: str):
     """Log the stage's start and end, and keep its wall time."""
@@ -135,19 +127,6 @@ def verify_sample(curated: Path, copy: Path, n_clips: int, weights: str) -> dict
     return {"confirmed": int(checked.sum()), "checked": len(checked),
             "rate": float(checked.mean()) if len(checked) else float("nan"),
             "clips": pq.read_metadata(copy / "manifests" / "clips.parquet").num_rows}
-
-
-def evaluation_copies(curated: Path, folder: Path, n_clips: int) -> dict[str, Path]:
-    """A seeded sample of the evaluation split as curated (symlinks), and its swapped and mirrored copies."""
-    listed = (curated / "splits" / "evaluation.txt").read_text().split()
-    videos = [curated / rel for rel in sample(listed, min(n_clips, len(listed)))]
-    copies = {"ground_truth": folder / "ground_truth"}
-    copies["ground_truth"].mkdir(parents=True)
-    for video in videos:
-        (copies["ground_truth"] / video.name).symlink_to(video)
-    for name, arguments in COPIES.items():
-        copies[name] = ffmpeg_copies(videos, folder / name, arguments)
-    return copies
 
 
 def evaluate(generated: Path, weights: str) -> dict:

@@ -167,19 +167,31 @@ def ffmpeg_copies(videos: list[Path], folder: Path, arguments: list[str]) -> Pat
     return folder
 
 
-def test_evaluate_scores_ground_truth_high_and_swapped_or_mirrored_copies_clearly_lower(curated, tmp_path, capsys):
+# The copies evaluate must score clearly lower, and the ffmpeg arguments that make them: the stereo channels
+# swapped (video stream copied), the picture mirrored (audio copied).
+COPIES = {
+    "swapped": ["-c:v", "copy", "-af", "pan=stereo|c0=c1|c1=c0", "-c:a", "aac", "-ar", "16000"],
+    "mirrored": ["-vf", "hflip", "-c:v", "libx264", "-crf", "18", "-c:a", "copy"],
+}
+
+
+def evaluation_copies(curated: Path, folder: Path, n_clips: int) -> dict[str, Path]:
+    """A seeded sample of the curated evaluation split (symlinks, "ground_truth") and its COPIES, one folder each."""
     listed = (curated / "splits" / "evaluation.txt").read_text().split()
-    videos = [curated / rel for rel in sample(listed, EVALUATE_SAMPLE)]
-    ground_truth = tmp_path / "ground_truth"
-    ground_truth.mkdir()
+    videos = [curated / rel for rel in sample(listed, min(n_clips, len(listed)))]
+    copies = {"ground_truth": folder / "ground_truth"}
+    copies["ground_truth"].mkdir(parents=True)
     for video in videos:
-        (ground_truth / video.name).symlink_to(video)
-    swapped = ffmpeg_copies(videos, tmp_path / "swapped", ["-c:v", "copy", "-af", "pan=stereo|c0=c1|c1=c0",
-                                                           "-c:a", "aac", "-ar", "16000"])
-    mirrored = ffmpeg_copies(videos, tmp_path / "mirrored", ["-vf", "hflip", "-c:v", "libx264", "-crf", "18",
-                                                             "-c:a", "copy"])
-    scores = {name: evaluate(folder, tmp_path) for name, folder in
-              (("ground_truth", ground_truth), ("swapped", swapped), ("mirrored", mirrored))}
+        (copies["ground_truth"] / video.name).symlink_to(video)
+    for name, arguments in COPIES.items():
+        copies[name] = ffmpeg_copies(videos, folder / name, arguments)
+    return copies
+
+
+def test_evaluate_scores_ground_truth_high_and_swapped_or_mirrored_copies_clearly_lower(curated, tmp_path, capsys):
+    copies = evaluation_copies(curated, tmp_path, EVALUATE_SAMPLE)
+    ground_truth = copies["ground_truth"]
+    scores = {name: evaluate(folder, tmp_path) for name, folder in copies.items()}
     printed = capsys.readouterr().out
     record("evaluate", scores)
     assert all(result["clips"] == EVALUATE_SAMPLE and result["tp"] + result["fn"] > 200 for result in scores.values())
