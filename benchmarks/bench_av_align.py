@@ -47,7 +47,7 @@ import time
 import pyarrow.parquet as pq
 
 from bench_curate import bench_parser, failure, format_table, log, print_header, verdict, work_folder
-from curation.synth import SPLIT_FOLDERS, synthetic_events
+from curation.synthetic.generator import SPLIT_FOLDERS, synthetic_events
 from data_contracts.annotations import write_annotations_csv
 from flows.cli import main as savgbench
 from tests.test_detect import fall_detection_weights

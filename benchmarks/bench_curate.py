@@ -57,7 +57,7 @@ from curation.perspective import letterbox_offset_px
 from curation.plan import ClipPlan, label_frame_count, plan_recording
 from curation.render import render_recording
 from curation.splits import assign_split
-from curation.synth import SynthConfig, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts.annotations import read_annotations, write_annotations_csv
 from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.recipe import Recipe, load_recipe

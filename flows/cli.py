@@ -31,7 +31,7 @@ def _add_synth(sub) -> None:
 
 
 def _run_synth(args) -> int:
-    from curation.synth import SynthConfig, write_synthetic_dataset
+    from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 
     config = SynthConfig(
         n_recordings=args.recordings,
@@ -73,7 +73,7 @@ def _run_curate(args) -> int:
         print(f"savgbench curate: {exc}", file=sys.stderr)
         return 2
     if recipe.verify:
-        from curation.detect import DetectorError
+        from curation.metric.detect import DetectorError
         from tasks.verify import recipe_detect
 
         try:
@@ -104,7 +104,7 @@ def _add_audit(sub) -> None:
 
 
 def _run_audit(args) -> int:
-    from curation.audit import write_report
+    from curation.audit.page import write_report
 
     manifests = args.out / "manifests"
     if not (manifests / "clips.parquet").is_file():
@@ -131,7 +131,7 @@ def _add_verify(sub) -> None:
 
 
 def _run_verify(args) -> int:
-    from curation.detect import DetectorError
+    from curation.metric.detect import DetectorError
     from curation.media import MediaError
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
@@ -170,9 +170,9 @@ def _run_evaluate(args) -> int:
 
     import pyarrow.parquet as pq
 
-    from curation.av_align import AlignCounts
-    from curation.detect import DetectorError, cached_detector, detect_people
-    from curation.evaluate import EvaluateInputError, evaluate_video, generated_videos
+    from curation.metric.av_align import AlignCounts
+    from curation.metric.detect import DetectorError, cached_detector, detect_people
+    from curation.metric.evaluate import EvaluateInputError, evaluate_video, generated_videos
     from curation.media import MediaError
     from data_contracts._atomic import write_text_atomic
     from data_contracts.errors import ContractError

@@ -1,4 +1,4 @@
-"""The audit report: `<output>/report/index.html` (see `curation.audit`), linked from the run as a markdown artifact."""
+"""The audit report: `<output>/report/index.html` (see `curation.audit.page`), linked from the run as a markdown artifact."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from curation.audit import class_balance, read_manifests, write_report
+from curation.audit.page import class_balance, read_manifests, write_report
 
 
 def audit_markdown(html_path: Path, balance: pd.DataFrame) -> str:

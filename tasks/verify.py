@@ -1,7 +1,7 @@
 """Visual verification of onscreen speech labels: a person detector on every frame of every kept clip.
 
 Each onscreen speech event gets `visually_confirmed` by the Spatial AV-Align rule with its annotated x instead of
-an estimated one (`curation.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the boxes
+an estimated one (`curation.metric.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the boxes
 go to `manifests/detections.parquet`. With the recipe's `min_visual_confirmation`, clips below it are rejected
 (stage "verify", reason "not_visually_confirmed") and their files removed, as the render stage does.
 
@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.av_align import match_boxes
-from curation.detect import Detections, cached_detector, detect_people
+from curation.metric.av_align import match_boxes
+from curation.metric.detect import Detections, cached_detector, detect_people
 from curation.media import MediaError, iter_video_frames, probe_video
 from curation.perspective import letterbox_offset_px
 from data_contracts.classes import SPLITS
@@ -75,7 +75,7 @@ class VerifiedClips:
 def recipe_detect(recipe: Recipe) -> DetectFn:
     """The recipe's person detector (weights, classes, input size, score threshold) for its letterboxed frames.
 
-    Loading is once per process; errors are `curation.detect.DetectorError`s saying how to provide weights.
+    Loading is once per process; errors are `curation.metric.detect.DetectorError`s saying how to provide weights.
     """
     detector = cached_detector(recipe.detector_weights, recipe.detector_person_classes,
                                recipe.detector_image_size_px)

@@ -25,10 +25,10 @@ from prefect import flow
 from prefect.artifacts import Artifact
 from prefect.runtime import flow_run
 
-from curation.audit import DETECTION_COLOUR, GROUP_COLOURS, read_manifests, world_directions
+from curation.audit.page import DETECTION_COLOUR, GROUP_COLOURS, read_manifests, world_directions
 from curation.geometry import angles_to_unit
 from curation.perspective import perspective_map, render_view
-from curation.synth import SynthConfig, room_background, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, room_background, write_synthetic_dataset
 from data_contracts.annotations import read_annotations
 from flows.cli import main
 from tasks.audit import audit

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from curation.audit import (
+from curation.audit.page import (
     DETECTION_COLOUR,
     GROUP_COLOURS,
     class_balance,

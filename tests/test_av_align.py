@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curation.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask, video_frame_of_label_frame
+from curation.metric.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask, video_frame_of_label_frame
 
 
 def matched(label_frame, x_px, boxes, fps=4):

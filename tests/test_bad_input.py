@@ -12,7 +12,7 @@ import soundfile as sf
 from scipy import signal
 
 from curation.media import encode_video
-from curation.synth import SynthConfig, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts.errors import ContractError
 
 pytestmark = pytest.mark.slow

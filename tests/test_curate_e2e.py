@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from curation.evaluate import read_stereo
+from curation.metric.evaluate import read_stereo
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame
 from curation.media import iter_video_frames
 from curation.perspective import letterbox_offset_px, perspective_map, render_view
-from curation.synth import SynthConfig, room_background, source_band_hz, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, room_background, source_band_hz, write_synthetic_dataset
 from data_contracts.annotations import read_annotations
 from data_contracts.manifests import (
     CLIPS_SCHEMA,

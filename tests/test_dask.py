@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from curation.synth import SynthConfig, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from curation.foa import encode_plane_wave, stereo_weights
 from curation.geometry import angles_to_unit, pinhole_project, vertical_fov_deg
-from curation.localize import localize_mid_side, sin_azimuth_to_x_px
+from curation.metric.localize import localize_mid_side, sin_azimuth_to_x_px
 
 RATE_HZ = 16000
 H_FOV_DEG = 100.0

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from curation.detect import Detections
-from curation.evaluate import EvaluateInputError, clip_layout, evaluate_video, read_localizations_csv
+from curation.metric.detect import Detections
+from curation.metric.evaluate import EvaluateInputError, clip_layout, evaluate_video, read_localizations_csv
 from curation.foa import encode_plane_wave, stereo_weights
-from curation.localize import sin_azimuth_to_x_px
+from curation.metric.localize import sin_azimuth_to_x_px
 from curation.media import VideoEncoder
 from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA
 from data_contracts.recipe import Recipe
@@ -131,7 +131,7 @@ def test_cli_refuses_an_empty_folder(tmp_path, capsys):
 
 
 def test_cli_writes_per_clip_parquet_and_pooled_json(tmp_path, capsys, clips, monkeypatch):
-    import curation.detect
+    import curation.metric.detect
 
     folder = tmp_path / "generated"
     folder.mkdir()
@@ -139,8 +139,8 @@ def test_cli_writes_per_clip_parquet_and_pooled_json(tmp_path, capsys, clips, mo
     (folder / "b.mp4").symlink_to(clips["bare_25fps"])
     stub = StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10)
     # The CLI's detector, replaced by the stub: the real one is tested in test_detect and the slow end-to-end test.
-    monkeypatch.setattr(curation.detect, "cached_detector", lambda *args: "detector")
-    monkeypatch.setattr(curation.detect, "detect_people", lambda detector, frames, box, threshold: stub(frames, box))
+    monkeypatch.setattr(curation.metric.detect, "cached_detector", lambda *args: "detector")
+    monkeypatch.setattr(curation.metric.detect, "detect_people", lambda detector, frames, box, threshold: stub(frames, box))
     assert main(["evaluate", str(folder), "--json", str(tmp_path / "result.json")]) == 0
     out = capsys.readouterr().out
     assert "pooled over 2 clips" in out

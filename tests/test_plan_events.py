@@ -6,7 +6,7 @@ import pytest
 
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame, wrap_azimuth_deg
 from curation.plan import ClipEvents, events_columns, plan_recording
-from curation.synth import synthetic_events
+from curation.synthetic.generator import synthetic_events
 from data_contracts.classes import CLASS_NAMES
 from data_contracts.manifests import EVENTS_SCHEMA, EventRow, columns_to_table, rows_to_table
 from data_contracts.recipe import load_recipe

@@ -4,7 +4,7 @@ applies the MP4 edit list) to exactly the clip's samples, match them, and not de
 import numpy as np
 import pytest
 
-from curation.evaluate import read_stereo
+from curation.metric.evaluate import read_stereo
 from curation.foa import stereo_weights
 from curation.render import AacCut, ViewAacStream, _encode_clip, to_i420
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from curation.media import iter_video_frames
-from curation.synth import SynthConfig, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 

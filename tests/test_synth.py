@@ -21,8 +21,8 @@ from curation.geometry import (
     vertical_fov_deg,
 )
 from curation.media import iter_video_frames, probe_video
-from curation.sprites import Sprite, person_sprites, player_sprite, shape_sprite, ultralytics_assets_dir
-from curation.synth import (
+from curation.synthetic.sprites import Sprite, person_sprites, player_sprite, shape_sprite, ultralytics_assets_dir
+from curation.synthetic.generator import (
     INSTRUMENT_CLASS_ID,
     PERSON_CLASS_IDS,
     SPEECH_CLASS_IDS,

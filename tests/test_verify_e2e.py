@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.media import ffmpeg_exe
-from curation.synth import SynthConfig, synthetic_events, write_synthetic_dataset
+from curation.synthetic.generator import SynthConfig, synthetic_events, write_synthetic_dataset
 from data_contracts.annotations import write_annotations_csv
 from data_contracts.manifests import DETECTIONS_SCHEMA, validate_manifests
 from data_contracts.recipe import load_recipe

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import tasks.verify
-from curation.detect import Detections
+from curation.metric.detect import Detections
 from curation.media import encode_video
 from data_contracts.errors import ContractError
 from data_contracts.manifests import (

@@ -1,9 +1,9 @@
 """Spatial AV-Align of generated videos (`savgbench evaluate`): a person detector on the video at 4 fps, an audio
-localiser per 100 ms frame, and the metric's rule between them (`curation.av_align`).
+localiser per 100 ms frame, and the metric's rule between them (`curation.metric.av_align`).
 
 A generated clip is an mp4 with stereo audio, 256×256 letterboxed (the 256×144 picture between black bars) or the
 bare 256×144 picture, at any frame rate of at least 4 fps; other sizes of the same shapes are scaled to them. The
-localisations come from the training-free mid-side localiser (`curation.localize`) or from an external localiser's
+localisations come from the training-free mid-side localiser (`curation.metric.localize`) or from an external localiser's
 per-clip CSV (`frame,class,x` at 10 fps, x in pixels of the 256-px-wide picture), as the authors' code reads them.
 Only localisations inside the picture (0 ≤ x ≤ 256) are scored: off the picture there is no box to look for.
 """
@@ -19,9 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from curation.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask
-from curation.detect import Detections
-from curation.localize import localize_mid_side
+from curation.metric.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask
+from curation.metric.detect import Detections
+from curation.metric.localize import localize_mid_side
 from curation.media import MediaError, ffmpeg_exe, iter_video_frames
 from data_contracts.manifests import SpatialAvAlignRow
 from data_contracts.recipe import Recipe

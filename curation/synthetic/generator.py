@@ -43,7 +43,7 @@ import soundfile as sf
 from curation.foa import encode_plane_wave
 from curation.geometry import angles_to_unit, equirect_angles, view_rotation, wrap_azimuth_deg
 from curation.media import VideoEncoder
-from curation.sprites import Sprite, person_sprites, player_sprite, shape_sprite
+from curation.synthetic.sprites import Sprite, person_sprites, player_sprite, shape_sprite
 from data_contracts.annotations import AnnotationRow, read_annotations, write_annotations_csv
 from data_contracts.classes import LABEL_FRAME_S
 
