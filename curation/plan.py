@@ -20,9 +20,10 @@ from curation.selection import (
     window_counts,
     window_starts,
 )
-from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S
+from data_contracts.classes import CLASS_NAMES
 from data_contracts.manifests import ClipRow, EventRow, make_clip_id
 from data_contracts.recipe import Recipe
+from data_contracts.timebase import label_frames_to_manifest_s, whole_label_frames
 
 __all__ = [
     "ClipEvents",
@@ -36,9 +37,9 @@ __all__ = [
 ]
 
 
-def label_frame_count(duration_s: float) -> int:
-    """Whole 100 ms label frames in a recording of duration_s (a partial last frame does not count)."""
-    return int(np.floor(duration_s / LABEL_FRAME_S + 1e-6))
+# Whole 100 ms label frames in a recording of duration_s (a partial last frame does not count); the public name of
+# `data_contracts.timebase.whole_label_frames` here.
+label_frame_count = whole_label_frames
 
 
 def clip_output_paths(split: str, clip_id: str) -> dict[str, str]:
@@ -164,7 +165,7 @@ class RecordingPlan:
 
     recording_id: str
     views: tuple[View, ...]
-    n_frames: int
+    n_frames: int  # whole label frames of the recording
     n_candidates: int  # windows × views
     n_qualifying: int
     clips: tuple[ClipPlan, ...]
@@ -180,13 +181,13 @@ def plan_recording(
 ) -> RecordingPlan:
     """Apply the recipe's windows, views and selection rule to one recording's annotations."""
     views = tuple(View(float(a), float(e)) for e in recipe.view_elevations_deg for a in recipe.view_azimuths_deg)
-    n_frames = label_frame_count(duration_s)
+    n_label_frames = whole_label_frames(duration_s)
     class_map = recipe.class_map_dict()
     track = EventTrack.from_rows(annotation_rows)
     v_fov_deg = recipe.v_fov_deg
     projection = project_events(track, views, recipe.h_fov_deg, v_fov_deg, recipe.content_width, recipe.content_height)
-    flags = onscreen_frame_flags(track, projection, class_map, n_frames)
-    starts = window_starts(n_frames, recipe.window_frames, recipe.hop_frames)
+    flags = onscreen_frame_flags(track, projection, class_map, n_label_frames)
+    starts = window_starts(n_label_frames, recipe.window_frames, recipe.hop_frames)
     counts = window_counts(flags["any"], starts, recipe.window_frames)
     per_target = {t: window_counts(f, starts, recipe.window_frames) for t, f in flags.items() if t != "any"}
     selection = select_windows(counts, starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
@@ -209,8 +210,8 @@ def plan_recording(
             recording_id=recording_id,
             source_folder=source_folder,
             start_frame=start_frame,
-            start_s=round(start_frame * LABEL_FRAME_S, 6),
-            duration_s=round(recipe.window_frames * LABEL_FRAME_S, 6),
+            start_s=label_frames_to_manifest_s(start_frame),
+            duration_s=label_frames_to_manifest_s(recipe.window_frames),
             view_azimuth_deg=view.view_azimuth_deg,
             view_elevation_deg=view.view_elevation_deg,
             h_fov_deg=recipe.h_fov_deg,
@@ -225,7 +226,7 @@ def plan_recording(
     return RecordingPlan(
         recording_id=recording_id,
         views=views,
-        n_frames=n_frames,
+        n_frames=n_label_frames,
         n_candidates=int(counts.size),
         n_qualifying=int(selection.qualifying.sum()),
         clips=tuple(clips),

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_contracts._tables import columns_to_table, named_schema, rows_to_table, table_name, table_to_rows
-from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S, SPLITS, TARGET_CLASSES
+from data_contracts.classes import CLASS_NAMES, SPLITS, TARGET_CLASSES
+from data_contracts.timebase import LABEL_FRAME_S, nearest_label_frames
 from data_contracts.errors import ContractError
 
 __all__ = [
@@ -479,7 +480,7 @@ def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, 
 
     recording_of_clip = {clip["clip_id"]: clip["recording_id"] for clip in clip_rows}
     label_frames_of_clip = {
-        clip_id: round(duration_s / LABEL_FRAME_S)
+        clip_id: nearest_label_frames(duration_s)
         for clip_id, duration_s in zip(
             clips.column("clip_id").to_pylist(), clips.column("duration_s").to_pylist(), strict=True
         )

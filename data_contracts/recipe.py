@@ -19,16 +19,14 @@ from typing import Any
 import yaml
 
 from data_contracts._atomic import write_text_atomic
-from data_contracts.classes import CLASS_NAMES, LABEL_FRAME_S, SPLITS, TARGET_CLASSES
+from data_contracts.classes import CLASS_NAMES, SPLITS, TARGET_CLASSES
 from data_contracts.errors import ContractError
-
-# Integer label rate so that frame counts convert to video frames and samples without float rounding.
-_LABEL_FRAMES_PER_S = round(1 / LABEL_FRAME_S)
+from data_contracts.timebase import LABEL_FRAMES_PER_S
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """SAVGBench curation parameters (defaults: conventions.md, "The SAVGBench recipe").
+    """SAVGBench curation parameters (defaults: docs/conventions.md, "The SAVGBench recipe").
 
     Attributes:
         window_frames: clip length in 100 ms label frames (50 = 5 s).
@@ -109,22 +107,22 @@ class Recipe:
     @property
     def window_s(self) -> float:
         """Clip length in seconds."""
-        return self.window_frames / _LABEL_FRAMES_PER_S
+        return self.window_frames / LABEL_FRAMES_PER_S
 
     @property
     def hop_s(self) -> float:
         """Step between window starts in seconds."""
-        return self.hop_frames / _LABEL_FRAMES_PER_S
+        return self.hop_frames / LABEL_FRAMES_PER_S
 
     @property
     def frames_per_clip(self) -> int:
         """Video frames per clip (window_s * fps; validated to be integral)."""
-        return self.window_frames * self.fps // _LABEL_FRAMES_PER_S
+        return self.window_frames * self.fps // LABEL_FRAMES_PER_S
 
     @property
     def samples_per_clip(self) -> int:
         """Audio samples per channel per clip (window_s * audio_rate; validated to be integral)."""
-        return self.window_frames * self.audio_rate // _LABEL_FRAMES_PER_S
+        return self.window_frames * self.audio_rate // LABEL_FRAMES_PER_S
 
     @property
     def recipe_hash(self) -> str:
@@ -384,9 +382,9 @@ def _validate(recipe: Recipe) -> None:
             fail("min_visual_confirmation", "must be in [0, 1] (or null for no filter)")
         if not recipe.verify:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
-    if recipe.window_frames * recipe.fps % _LABEL_FRAMES_PER_S:
+    if recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
         fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
-    if recipe.window_frames * recipe.audio_rate % _LABEL_FRAMES_PER_S:
+    if recipe.window_frames * recipe.audio_rate % LABEL_FRAMES_PER_S:
         fail("audio_rate", f"window_s * audio_rate = {recipe.window_s:g} s * {recipe.audio_rate} is not whole samples")
 
 

@@ -1,4 +1,5 @@
-"""Spatial AV-Align, the SAVGBench metric (conventions.md, last section), and the same rule for verification.
+"""Spatial AV-Align, the SAVGBench metric, and the same rule for verification (docs/conventions.md, "Spatial
+AV-Align, as this project computes it").
 
 A sound localised at label frame f (100 ms frames, 10 per second) at horizontal pixel x is matched when any person
 box in video frames round(f·fps/10) ± 1 overlaps [x − 40, x + 40] px horizontally. Pixels are those of the
@@ -16,7 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
-from data_contracts.classes import LABEL_FRAME_S
+# The label frame → video frame rule of the metric is the time base's, re-exported here as part of the metric.
+from data_contracts.timebase import video_frame_of_label_frame
 
 __all__ = [
     "HALF_WIDTH_PX",
@@ -58,14 +60,6 @@ class AlignCounts:
         for item in counts:
             total = total + item
         return total
-
-
-def video_frame_of_label_frame(label_frame, video_fps: float) -> np.ndarray:
-    """Video frame index round(f·fps/10) shown nearest the start of label frame f (int64, same shape).
-
-    Rounds half to even like Python's round(); at 4 fps no label frame falls on a half.
-    """
-    return np.rint(np.asarray(label_frame, dtype=np.float64) * float(video_fps) * LABEL_FRAME_S).astype(np.int64)
 
 
 def match_boxes(

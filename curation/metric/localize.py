@@ -1,12 +1,13 @@
 """A training-free sound localiser for SAVGBench's mid-side stereo: per 100 ms label frame, is a sound active, and
 at which horizontal pixel of the picture.
 
-The stereo is L = W + Y', R = W − Y' (conventions.md), and a plane wave from relative azimuth φ at elevation 0 has
-Y' = sin φ · W. In a time-frequency bin that one source dominates, (|L| − |R|) / (|L| + |R|) is therefore sin φ,
-whatever the source's spectrum. Each frame's estimate is the peak of the energy-weighted distribution of that
-ratio over its bins, so the loudest source wins and quieter ones do not pull the estimate towards them (a mean
-would land between two sources). Mid-side stereo cannot tell front from back: the estimate is the front direction,
-φ = asin(ratio), mapped to pixels with the project's pinhole projection at elevation 0.
+The stereo is L = W + Y', R = W − Y' (docs/conventions.md, "Mid-side stereo and the audio chain"), and a plane
+wave from relative azimuth φ at elevation 0 has Y' = sin φ · W. In a time-frequency bin that one source
+dominates, (|L| − |R|) / (|L| + |R|) is therefore sin φ, whatever the source's spectrum. Each frame's estimate is
+the peak of the energy-weighted distribution of that ratio over its bins, so the loudest source wins and quieter
+ones do not pull the estimate towards them (a mean would land between two sources). Mid-side stereo cannot tell
+front from back: the estimate is the front direction, φ = asin(ratio), mapped to pixels with the project's pinhole
+projection at elevation 0.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from scipy import signal
 
 from curation.geometry import angles_to_unit, pinhole_project, vertical_fov_deg
-from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.timebase import label_frame_of_time, samples_per_label_frame
 
 __all__ = ["Localization", "localize_mid_side", "sin_azimuth_to_x_px"]
 
@@ -75,16 +76,17 @@ def localize_mid_side(
     stereo = np.asarray(stereo, dtype=np.float64)
     if stereo.ndim != 2 or stereo.shape[1] != 2:
         raise ValueError(f"expected stereo samples of shape (n, 2), got {stereo.shape}")
-    samples_per_frame = int(round(rate_hz * LABEL_FRAME_S))
-    n_frames = stereo.shape[0] // samples_per_frame
+    samples_per_frame = samples_per_label_frame(rate_hz)
+    n_label_frames = stereo.shape[0] // samples_per_frame
     window = int(round(_WINDOW_S * rate_hz))
     hop = int(round(_HOP_S * rate_hz))
-    sin_azimuth = np.full(n_frames, np.nan)
-    if n_frames == 0 or stereo.shape[0] < window:
-        return Localization(np.zeros(n_frames, bool), np.full(n_frames, -np.inf), sin_azimuth, sin_azimuth.copy())
+    sin_azimuth = np.full(n_label_frames, np.nan)
+    if n_label_frames == 0 or stereo.shape[0] < window:
+        return Localization(np.zeros(n_label_frames, bool), np.full(n_label_frames, -np.inf), sin_azimuth,
+                            sin_azimuth.copy())
 
     # Frame level: mean power of L and R over the frame's samples, dB re full scale (0 dB: a ±1 square wave).
-    framed = stereo[: n_frames * samples_per_frame].reshape(n_frames, samples_per_frame, 2)
+    framed = stereo[: n_label_frames * samples_per_frame].reshape(n_label_frames, samples_per_frame, 2)
     level_db = 10 * np.log10(np.maximum(np.mean(framed**2, axis=(1, 2)), 1e-30))
     freqs_hz, times_s, spectra = signal.stft(stereo.T, fs=rate_hz, window="hann", nperseg=window,
                                              noverlap=window - hop, boundary=None, padded=False)
@@ -94,10 +96,10 @@ def localize_mid_side(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = (magnitude_l - magnitude_r) / (magnitude_l + magnitude_r)
     # Each STFT window belongs to the label frame that holds its centre.
-    frame_of_window = np.floor(times_s / LABEL_FRAME_S + 1e-9).astype(np.int64)
+    frame_of_window = label_frame_of_time(times_s)
     edges = np.linspace(-1.0, 1.0, _HISTOGRAM_CELLS + 1)
     kernel = np.hanning(_SMOOTH_CELLS + 2)[1:-1]
-    for frame in range(n_frames):
+    for frame in range(n_label_frames):
         in_frame = frame_of_window == frame
         if not in_frame.any():
             continue
