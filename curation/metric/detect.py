@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,12 +27,14 @@ __all__ = [
     "WeightsInvalidError",
     "PersonClassError",
     "Detections",
+    "DetectFn",
     "PersonDetector",
     "default_device",
     "resolve_weights",
     "load_detector",
     "cached_detector",
     "detect_people",
+    "people_detect_fn",
 ]
 
 # Where ultralytics downloads its released weights from; probed first so that an unreachable network fails in
@@ -86,6 +88,11 @@ class Detections:
 
     def __len__(self) -> int:
         return int(self.frame.size)
+
+
+# What the verify stage and the metric's evaluation call to find people: frames (N, H, W, 3) RGB uint8 and the
+# content picture's (left, top, width, height) in pixels of them → the person boxes, in pixels of that picture.
+DetectFn = Callable[[np.ndarray, tuple[int, int, int, int]], Detections]
 
 
 @dataclass(frozen=True, eq=False)
@@ -267,3 +274,12 @@ def detect_people(
     names = np.array([detector.class_names[c] for c in class_ids[keep]], dtype=object)
     return Detections(frame=frame_index[keep], class_name=names, score=score[keep], x0_px=x0, y0_px=y0, x1_px=x1,
                       y1_px=y1)
+
+
+def people_detect_fn(detector: PersonDetector, score_threshold: float) -> DetectFn:
+    """`detect_people` with this detector and score threshold, as a DetectFn."""
+
+    def detect(frames: np.ndarray, content_box_px: tuple[int, int, int, int]) -> Detections:
+        return detect_people(detector, frames, content_box_px, score_threshold)
+
+    return detect

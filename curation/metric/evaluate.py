@@ -11,18 +11,17 @@ Only localisations inside the picture (0 ≤ x ≤ 256) are scored: off the pict
 from __future__ import annotations
 
 import csv
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+import ffmpeg
 import numpy as np
 
 from curation.metric.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask
-from curation.metric.detect import Detections
+from curation.metric.detect import DetectFn
 from curation.metric.localize import localize_mid_side
-from curation.media import MediaError, ffmpeg_exe, iter_video_frames
+from curation.media import MediaError, ffmpeg_command, iter_video_frames, probe_media
 from data_contracts.manifests import SpatialAvAlignRow
 from data_contracts.recipe import Recipe
 
@@ -38,9 +37,6 @@ __all__ = [
 ]
 
 MID_SIDE = "mid_side"
-
-# frames (N, H, W, 3) RGB uint8 and the picture's (left, top, width, height) in them → person boxes in its pixels
-DetectFn = Callable[[np.ndarray, tuple[int, int, int, int]], Detections]
 
 
 class EvaluateInputError(ValueError):
@@ -58,30 +54,20 @@ class ClipLayout:
     fps: float
 
 
-_STREAM = re.compile(r"Stream #\S+.*?: (Video|Audio): (.*)")
-_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
-_FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
-
-
 def clip_layout(path: Path, recipe: Recipe) -> ClipLayout:
-    """The layout of a generated clip from `ffmpeg -i`: it must have a video stream of the recipe's picture shape
-    (content_width : content_height, possibly letterboxed into a taller frame), a frame rate of at least the
-    recipe's fps, and a stereo audio stream. Frames are decoded at the recipe's content width."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                            text=True, errors="replace")
-    streams = _STREAM.findall(result.stderr)
-    video = next((spec for kind, spec in streams if kind == "Video"), None)
-    audio = next((spec for kind, spec in streams if kind == "Audio"), None)
-    if video is None or not _SIZE.search(video):
-        raise EvaluateInputError(f"{path}: no readable video stream")
-    if audio is None:
+    """The layout of a generated clip from `curation.media.probe_media`: it must have a video stream of the
+    recipe's picture shape (content_width : content_height, possibly letterboxed into a taller frame), a frame rate
+    of at least the recipe's fps, and a stereo audio stream. Frames are decoded at the recipe's content width."""
+    try:
+        info = probe_media(path)
+    except MediaError:
+        raise EvaluateInputError(f"{path}: no readable video stream") from None
+    if info.audio_stream is None:
         raise EvaluateInputError(f"{path}: no audio stream (Spatial AV-Align needs stereo audio)")
-    if not re.search(r"\bstereo\b|\b2 channels\b", audio):
-        raise EvaluateInputError(f"{path}: audio is not stereo ({audio.strip()})")
-    size = _SIZE.search(video)
-    source_width_px, source_height_px = int(size.group(1)), int(size.group(2))
-    fps_match = _FPS.search(video)
-    fps = float(fps_match.group(1)) if fps_match else float("nan")
+    if info.audio_channels != 2:
+        raise EvaluateInputError(f"{path}: audio is not stereo ({info.audio_stream})")
+    source_width_px, source_height_px = info.width_px, info.height_px
+    fps = info.fps
     if not fps >= recipe.fps - 1e-3:
         raise EvaluateInputError(f"{path}: frame rate {fps:g} fps is below the metric's {recipe.fps} fps")
     # Scale to the picture's width; the height then tells bare picture from letterboxed frame.
@@ -101,8 +87,7 @@ def clip_layout(path: Path, recipe: Recipe) -> ClipLayout:
 
 def read_stereo(path: Path, rate_hz: int) -> np.ndarray:
     """The audio of a media file as float32 (n, 2) at rate_hz."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-vn",
-           "-ac", "2", "-ar", str(rate_hz), "-f", "f32le", "pipe:1"]
+    cmd = ffmpeg_command(ffmpeg.input(str(path)).output("pipe:1", format="f32le", vn=None, ac=2, ar=rate_hz))
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode != 0:
         raise MediaError(f"{path}: ffmpeg audio decode failed ({result.stderr.decode(errors='replace')[-300:]})")
