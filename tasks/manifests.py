@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from data_contracts._atomic import StagedFiles, is_partial
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
     DETECTIONS_SCHEMA,
@@ -20,15 +20,10 @@ from data_contracts.manifests import (
     validate_manifests,
 )
 from data_contracts.classes import SPLITS
+from tasks._run_context import run_logger
 from tasks.ledger import LEDGER_DIR
 
 TABLES = {"recordings": RECORDINGS_SCHEMA, "clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA, "rejects": REJECTS_SCHEMA}
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -63,27 +58,37 @@ def write_manifests(output_dir: str, recordings, outputs, rejects, detections=No
             [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")])
     validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"], detection_table)
     (out / "manifests").mkdir(parents=True, exist_ok=True)
-    (out / "splits").mkdir(parents=True, exist_ok=True)
-    written = {}
-    clip_split = tables["clips"].column("split").to_pylist()
-    video_paths = tables["clips"].column("video_path").to_pylist()
-    for split in SPLITS:
-        path = out / "splits" / f"{split}.txt"
-        lines = "".join(f"{v}\n" for v, s in zip(video_paths, clip_split) if s == split)
-        _write_atomic(path, lambda tmp: tmp.write_text(lines))
-        written[f"splits/{split}"] = str(path)
     detections_path = out / "manifests" / "detections.parquet"
-    if detection_table is not None:
-        _write_atomic(detections_path, lambda tmp: pq.write_table(detection_table, tmp, compression="zstd"))
-        written["detections"] = str(detections_path)
-    else:
-        detections_path.unlink(missing_ok=True)
-    # Manifests last: their presence means every file they list is complete.
-    for name, table in tables.items():
-        path = out / "manifests" / f"{name}.parquet"
-        _write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-        written[name] = str(path)
-    get_run_logger().info("manifests: %s", ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items()))
+    # Renamed into place in the order staged: split lists, detections, then the manifests, whose presence means
+    # every file they list is complete.
+    with StagedFiles() as staged:
+        written = {name: str(path) for name, path in write_split_lists(out, tables["clips"], staged).items()}
+        if detection_table is not None:
+            pq.write_table(detection_table, staged.stage(detections_path), compression="zstd")
+            written["detections"] = str(detections_path)
+        for name, table in tables.items():
+            path = out / "manifests" / f"{name}.parquet"
+            pq.write_table(table, staged.stage(path), compression="zstd")
+            written[name] = str(path)
+        if detection_table is None:
+            # Only once every new file is written, before any is renamed into place.
+            detections_path.unlink(missing_ok=True)
+    run_logger(__name__).info("manifests: %s", ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items()))
+    return written
+
+
+def write_split_lists(output_dir: Path, clips: pa.Table, staged: StagedFiles) -> dict[str, Path]:
+    """Stage `splits/{split}.txt` for every split: the `video_path` of each clip whose `split` it is, one per line,
+    in the clips table's order. Returns {"splits/<split>": path}; the files appear when `staged` commits."""
+    (output_dir / "splits").mkdir(parents=True, exist_ok=True)
+    split_of_clip = clips.column("split").to_pylist()
+    video_paths = clips.column("video_path").to_pylist()
+    written = {}
+    for split in SPLITS:
+        path = output_dir / "splits" / f"{split}.txt"
+        lines = "".join(f"{v}\n" for v, s in zip(video_paths, split_of_clip) if s == split)
+        staged.stage(path).write_text(lines, encoding="utf-8", newline="\n")
+        written[f"splits/{split}"] = path
     return written
 
 
@@ -100,8 +105,7 @@ def prune_stale_outputs(output_dir: str, clip_ids: list[str], recording_ids: lis
     for folder in CLIP_DIRS:
         for path in sorted((out / folder).glob("*")) if (out / folder).is_dir() else ():
             # Partial files of a killed run, and complete files of clips no longer curated.
-            stem = path.name[1:].split(".partial")[0] if path.name.startswith(".") else path.stem
-            if path.is_file() and (path.name.startswith(".") or stem not in keep):
+            if path.is_file() and (is_partial(path) or path.stem not in keep):
                 path.unlink()
                 removed += 1
     known = set(recording_ids)
@@ -110,5 +114,5 @@ def prune_stale_outputs(output_dir: str, clip_ids: list[str], recording_ids: lis
         if path.stem not in known:
             path.unlink()
     if removed:
-        get_run_logger().info("removed %d stale clip files from %s", removed, out)
+        run_logger(__name__).info("removed %d stale clip files from %s", removed, out)
     return removed
