@@ -28,12 +28,13 @@ import numpy as np
 import soundfile as sf
 
 from curation.foa import prepare_foa, stereo_weights
-from curation.media import MediaError, ffmpeg_exe, read_raw_frames
+from curation.media import MediaError, read_raw_frames, rgb_frames_command
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
-from data_contracts.classes import LABEL_FRAME_S
+from data_contracts._atomic import atomic_path, write_bytes_atomic
 from data_contracts.manifests import ClipRow
 from data_contracts.recipe import Recipe
+from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fraction_s, nearest_index_at_rate
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
 RENDER_VERSION = 5
@@ -41,12 +42,11 @@ VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 
-__all__ = ["RENDER_VERSION", "RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv", "partial_path"]
+__all__ = ["RENDER_VERSION", "RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv"]
 
-
-def partial_path(path: Path) -> Path:
-    """Where a file is written before it is renamed into place: hidden, so no glob mistakes it for complete."""
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
+# Clip files (mp4, wav, csv; thousands per recording) are written atomically but not fsynced: fsync per clip WAV
+# cost ~9 % of the render workers' time, and on a rerun the ledger re-checks the clip files it lists anyway.
+CLIP_FSYNC = False
 
 
 def grid_rate_hz(recipe: Recipe) -> Fraction:
@@ -55,7 +55,7 @@ def grid_rate_hz(recipe: Recipe) -> Fraction:
     Clip frame k of a window starting at label frame s is at s·0.1 + k/fps seconds, and s is a multiple of the
     hop, so all such times are multiples of gcd(hop_s, 1/fps).
     """
-    hop_s = Fraction(recipe.hop_frames) * Fraction(LABEL_FRAME_S).limit_denominator(1000)
+    hop_s = label_frames_to_fraction_s(recipe.hop_frames)
     frame_s = Fraction(1, recipe.fps)
     step = Fraction(math.gcd(hop_s.numerator * frame_s.denominator, frame_s.numerator * hop_s.denominator),
                     hop_s.denominator * frame_s.denominator)
@@ -86,11 +86,7 @@ def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction
     # Frame i is the first at or after tick m when t[i-1] < m/rate <= t[i], i.e. floor(t·rate) steps up at i.
     g = f"({rate.numerator}/{rate.denominator})"
     select = f"select='eq(n\\,0)+gt(floor(t*{g}+1e-6)\\,floor(prev_t*{g}+1e-6))'"
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", str(threads),
-        "-i", str(video_path), "-vf", select, "-fps_mode", "passthrough",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-an", "pipe:1",
-    ]
+    cmd = rgb_frames_command(video_path, select, threads=threads, fps_mode="passthrough")
     return enumerate(read_raw_frames(cmd, video_path, width_px, height_px))
 
 
@@ -188,57 +184,55 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, 
     import av
 
     height_px, width_px = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
-    tmp = partial_path(video_path)
-    try:
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-            container.metadata.clear()
-            video = container.add_stream("libx264", rate=fps)
-            video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
-            video.options = {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}
-            video.thread_count = 1
-            audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
-            audio_stream.codec_context.extradata = audio.extradata
-            audio_stream.time_base = Fraction(1, audio.rate_hz)
-            for yuv in frames:
-                container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
-            container.mux(video.encode())
-            for pts, duration, payload in audio.packets:
-                packet = av.Packet(payload)
-                packet.stream, packet.time_base = audio_stream, audio_stream.time_base
-                packet.pts = packet.dts = pts
-                packet.duration = duration
-                container.mux(packet)
-    except (av.FFmpegError, OSError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise MediaError(f"{video_path}: encode failed ({exc})") from exc
-    os.replace(tmp, video_path)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write a clip file under its partial name, then rename it into place."""
-    tmp = partial_path(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(video_path, fsync=CLIP_FSYNC) as tmp:
+        try:
+            with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+                container.metadata.clear()
+                video = container.add_stream("libx264", rate=fps)
+                video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
+                video.options = {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}
+                video.thread_count = 1
+                audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
+                audio_stream.codec_context.extradata = audio.extradata
+                audio_stream.time_base = Fraction(1, audio.rate_hz)
+                for yuv in frames:
+                    container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
+                container.mux(video.encode())
+                for pts, duration, payload in audio.packets:
+                    packet = av.Packet(payload)
+                    packet.stream, packet.time_base = audio_stream, audio_stream.time_base
+                    packet.pts = packet.dts = pts
+                    packet.duration = duration
+                    container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"{video_path}: encode failed ({exc})") from exc
 
 
 def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
     # Through memory: libsndfile fsyncs a file it closes, which made the clip workers wait on the disk.
     buffer = io.BytesIO()
     sf.write(buffer, stereo, rate, subtype="PCM_16", format="WAV")
-    _write_bytes(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue(), fsync=CLIP_FSYNC)
 
 
 def _first_sample(clip: ClipRow, recipe: Recipe) -> int:
     """Index of the clip's first sample in the prepared (recipe-rate) audio: where its WAV and its AAC cut start."""
-    return int(round(clip.start_s * recipe.audio_rate))
+    return nearest_index_at_rate(clip.start_s, recipe.audio_rate)
+
+
+@dataclass(frozen=True)
+class FinishedClip:
+    """What finishing one clip came to: `reason` None when its files were written, else why it was rejected (with
+    `detail`); `seconds` the worker's time per stage."""
+
+    reason: str | None
+    detail: str | None
+    seconds: dict[str, float]
 
 
 def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
-                 output_dir: Path, recipe: Recipe) -> tuple[str | None, str | None, dict[str, float]]:
-    """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread).
-
-    Returns (reason, detail, seconds): reason None when the clip was written.
-    """
+                 output_dir: Path, recipe: Recipe) -> FinishedClip:
+    """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread)."""
     t0 = time.perf_counter()
     clip = plan_clip.clip
     samples = recipe.samples_per_clip
@@ -249,23 +243,23 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     stereo = segment @ weights[(clip.view_azimuth_deg, clip.view_elevation_deg)]
     peak = float(np.abs(stereo).max())
     if peak > recipe.clip_peak_limit:
-        return "clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {}
+        return FinishedClip("clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {})
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
-    _write_bytes(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode())
+    write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode(), fsync=CLIP_FSYNC)
     t1 = time.perf_counter()
     _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
-    return None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1}
+    return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1})
 
 
 def _collect(plan_clip: ClipPlan, future: Future, result: RenderResult, on_clip) -> None:
-    reason, detail, seconds = future.result()
-    for stage, value in seconds.items():
+    finished: FinishedClip = future.result()
+    for stage, value in finished.seconds.items():
         result.seconds[stage] += value
-    if reason is None:
+    if finished.reason is None:
         result.written.append(plan_clip)
     else:
-        result.rejected.append((plan_clip, reason, detail))
-    on_clip(plan_clip, reason, detail)
+        result.rejected.append((plan_clip, finished.reason, finished.detail))
+    on_clip(plan_clip, finished.reason, finished.detail)
 
 
 def render_recording(
@@ -314,7 +308,7 @@ def render_recording(
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
     for pos, plan_clip in enumerate(clips):
-        start_tick = int(Fraction(plan_clip.clip.start_frame) * Fraction(LABEL_FRAME_S).limit_denominator(1000) * rate)
+        start_tick = grid_tick_of_label_frame(plan_clip.clip.start_frame, rate)
         ticks = [start_tick + k * ticks_per_frame for k in range(recipe.frames_per_clip)]
         clip_ticks[pos] = ticks
         for tick in ticks:

@@ -59,10 +59,6 @@ class EventTrack:
     def __len__(self) -> int:
         return int(self.frame.shape[0])
 
-    def of_interest(self, class_map: Mapping[int, str]) -> np.ndarray:
-        """Mask of the events whose class is a target class (speech, instrument)."""
-        return np.isin(self.class_id, np.fromiter(class_map.keys(), dtype=np.int64, count=len(class_map)))
-
 
 @dataclass(frozen=True)
 class ViewProjection:

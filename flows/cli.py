@@ -171,10 +171,10 @@ def _run_evaluate(args) -> int:
     import pyarrow.parquet as pq
 
     from curation.metric.av_align import AlignCounts
-    from curation.metric.detect import DetectorError, cached_detector, detect_people
+    from curation.metric.detect import DetectorError, cached_detector, people_detect_fn
     from curation.metric.evaluate import EvaluateInputError, evaluate_video, generated_videos
     from curation.media import MediaError
-    from data_contracts._atomic import write_text_atomic
+    from data_contracts._atomic import atomic_path, write_text_atomic
     from data_contracts.errors import ContractError
     from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA, rows_to_table
     from data_contracts.recipe import load_recipe
@@ -184,12 +184,9 @@ def _run_evaluate(args) -> int:
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         videos = generated_videos(args.generated)
-        detector = cached_detector(args.weights or recipe.detector_weights, recipe.detector_person_classes,
-                                   recipe.detector_image_size_px)
-
-        def detect(frames, content_box_px):
-            return detect_people(detector, frames, content_box_px, recipe.detector_score_threshold)
-
+        detect = people_detect_fn(cached_detector(args.weights or recipe.detector_weights,
+                                                  recipe.detector_person_classes, recipe.detector_image_size_px),
+                                  recipe.detector_score_threshold)
         print(f"{'clip':<48} {'tp':>5} {'fn':>5} {'score':>6}")
         for video in videos:
             csv_path = args.localizations / f"{video.stem}.csv" if args.localizations else None
@@ -205,9 +202,8 @@ def _run_evaluate(args) -> int:
               "clips": len(rows)}
     score = "-" if result["score"] is None else f"{result['score']:.3f}"
     print(f"{'pooled over ' + str(len(rows)) + ' clips':<48} {pooled.tp:>5} {pooled.fn:>5} {score:>6}")
-    partial = parquet_path.with_name(f".{parquet_path.name}.partial")
-    pq.write_table(rows_to_table(rows, SPATIAL_AV_ALIGN_SCHEMA), partial)
-    os.replace(partial, parquet_path)
+    with atomic_path(parquet_path) as partial:
+        pq.write_table(rows_to_table(rows, SPATIAL_AV_ALIGN_SCHEMA), partial)
     print(f"per clip: {parquet_path}")
     if args.json:
         write_text_atomic(args.json, json.dumps(result) + "\n")

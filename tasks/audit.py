@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from curation.audit.page import class_balance, read_manifests, write_report
+from tasks._run_context import in_prefect_run, run_logger
 
 
 def audit_markdown(html_path: Path, balance: pd.DataFrame) -> str:
@@ -40,7 +41,8 @@ def audit(output_dir: str) -> str:
     """
     path = write_report(output_dir)
     balance = class_balance(read_manifests(output_dir)["clips"])
-    create_markdown_artifact(markdown=audit_markdown(path, balance), key="curate-audit",
-                             description=f"Audit report for {output_dir}")
-    get_run_logger().info("audit report: %s", path)
+    if in_prefect_run():  # a plain call (Task.fn) has no run to attach the artifact to
+        create_markdown_artifact(markdown=audit_markdown(path, balance), key="curate-audit",
+                                 description=f"Audit report for {output_dir}")
+    run_logger(__name__).info("audit report: %s", path)
     return str(path)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.media import MediaError
@@ -14,6 +14,7 @@ from curation.plan import RecordingPlan, events_columns, plan_recording
 from curation.render import render_recording
 from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, columns_to_table, rows_to_table
 from data_contracts.recipe import Recipe
+from tasks._run_context import run_logger
 from tasks.discover import LoadedRecording
 from tasks.ledger import Ledger, render_key
 
@@ -23,7 +24,7 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingPla
     """Candidate (window, view) pairs of one recording and the clips the selection rule keeps."""
     row = loaded.row
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
-    get_run_logger().info("%s: %d candidates, %d qualifying, %d kept", row.recording_id, plan.n_candidates,
+    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept", row.recording_id, plan.n_candidates,
                           plan.n_qualifying, len(plan.clips))
     return plan
 
@@ -58,7 +59,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
     Clipped clips become rejects rows. A media failure drops the whole recording: its clip files are deleted and
     the failure is returned as a reject, so nothing of it is left half-written.
     """
-    logger = get_run_logger()
+    logger = run_logger(__name__)
     root, out = Path(source_dir), Path(output_dir)
     row = loaded.row
     ledger = Ledger.load(out, row.recording_id, render_key(row, recipe))

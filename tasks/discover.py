@@ -8,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.discover import SourceRecording, list_source_files, pair_source_files
-from curation.media import MediaError, probe_video
+from curation.media import MediaError, probe_media
 from curation.render import grid_rate_hz
 from curation.splits import assign_split
 from data_contracts.annotations import AnnotationRow, read_annotations
-from data_contracts.classes import LABEL_FRAME_S
 from data_contracts.errors import ContractError
 from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import Recipe
+from data_contracts.timebase import LABEL_FRAME_S, whole_label_frames
+from tasks._run_context import run_logger
 
 FOA_CHANNELS = 4
 FOA_RATE_HZ = 24000
@@ -36,7 +37,28 @@ class LoadedRecording:
     video_size_px: tuple[int, int]
 
 
-def _sha256(path: Path) -> str:
+@dataclass(frozen=True)
+class Discovery:
+    """`discover`'s result: the recordings to inspect (with their split), and the refused ones as recordings rows
+    (status "rejected") and rejects rows."""
+
+    accepted: list[tuple[SourceRecording, str]]
+    rejected_rows: list[RecordingRow]
+    rejects: list[RejectRow]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """`inspect_recording`'s result: the recording's row (status "ok" or "rejected"); when it passed, `loaded` is
+    set and `reject` None, otherwise `loaded` is None and `reject` says why."""
+
+    loaded: LoadedRecording | None
+    row: RecordingRow
+    reject: RejectRow | None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -65,12 +87,9 @@ def _recording_row(source: SourceRecording, split, recipe: Recipe, **values) -> 
 
 
 @task(name="discover", cache_policy=NO_CACHE)
-def discover(source_dir: str, recipe: Recipe):
-    """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows.
-
-    Returns (recordings to curate with their split, rejected recording rows, reject rows).
-    """
-    logger = get_run_logger()
+def discover(source_dir: str, recipe: Recipe) -> Discovery:
+    """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows."""
+    logger = run_logger(__name__)
     root = Path(source_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"source folder {root} does not exist")
@@ -93,24 +112,22 @@ def discover(source_dir: str, recipe: Recipe):
         accepted.append((source, split))
     logger.info("%s: %d recordings found, %d with all files, %d refused", root, len(sources) + len(problems),
                 len(accepted), len(rejected_rows))
-    return accepted, rejected_rows, rejects
+    return Discovery(accepted, rejected_rows, rejects)
 
 
-def _reject(source, split, recipe, reason, detail, **values):
+def _reject(source, split, recipe, reason, detail, **values) -> Inspection:
     row = _recording_row(source, split, recipe, status="rejected", reason=reason, **values)
-    return None, row, RejectRow("inspect", source.recording_id, None, reason, detail, recipe.recipe_hash)
+    return Inspection(None, row, RejectRow("inspect", source.recording_id, None, reason, detail, recipe.recipe_hash))
 
 
 @task(name="inspect-recording", task_run_name="inspect-{source.recording_id}", cache_policy=NO_CACHE)
-def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe):
-    """Check one recording's audio, video and annotations agree and are usable.
-
-    Returns (LoadedRecording or None, its RecordingRow, a RejectRow or None).
-    """
-    logger = get_run_logger()
+def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe) -> Inspection:
+    """Check one recording's audio, video and annotations agree and are usable."""
+    logger = run_logger(__name__)
     root = Path(source_dir)
     audio, video, metadata = root / source.audio_path, root / source.video_path, root / source.metadata_path
-    digests = dict(audio_sha256=_sha256(audio), video_sha256=_sha256(video), metadata_sha256=_sha256(metadata))
+    digests = dict(audio_sha256=sha256_file(audio), video_sha256=sha256_file(video),
+                   metadata_sha256=sha256_file(metadata))
     try:
         info = sf.info(str(audio))
     except RuntimeError as exc:
@@ -132,7 +149,7 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
         # The audio chain resamples any rate to the recipe's audio_rate, so another rate is accepted, not refused.
         logger.warning("%s: %d Hz, not the STARSS %d Hz; it will be resampled", audio, info.samplerate, FOA_RATE_HZ)
     try:
-        video_info = probe_video(video)
+        video_info = probe_media(video)
     except MediaError as exc:
         return _reject(source, split, recipe, "bad_video", str(exc), duration_s=duration_s, **digests)
     if video_info.width_px != 2 * video_info.height_px:
@@ -148,12 +165,13 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
         return _reject(source, split, recipe, "duration_mismatch",
                        f"{video}: video {video_info.duration_s:.3f} s vs audio {duration_s:.3f} s "
                        f"differ by more than one label frame ({LABEL_FRAME_S} s)", duration_s=duration_s, **digests)
-    n_frames = int(duration_s / LABEL_FRAME_S + 1e-6)
+    n_label_frames = whole_label_frames(duration_s)
     try:
-        annotations = read_annotations(metadata, max_frame=n_frames - 1)
+        annotations = read_annotations(metadata, max_frame=n_label_frames - 1)
     except ContractError as exc:
         return _reject(source, split, recipe, exc.reason, str(exc), duration_s=duration_s, **digests)
     row = _recording_row(source, split, recipe, duration_s=round(duration_s, 6), **digests)
     logger.info("%s: %.1f s, %dx%d video, %d annotation rows", source.recording_id, duration_s,
                 video_info.width_px, video_info.height_px, len(annotations))
-    return LoadedRecording(row, tuple(annotations), (video_info.width_px, video_info.height_px)), row, None
+    loaded = LoadedRecording(row, tuple(annotations), (video_info.width_px, video_info.height_px))
+    return Inspection(loaded, row, None)

@@ -78,10 +78,6 @@ class Ledger:
         if self._unsaved >= 50 or time.monotonic() - self._saved_at > 15:
             self.save()
 
-    def forget(self, clip_ids) -> None:
-        for clip_id in clip_ids:
-            self.clips.pop(clip_id, None)
-
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.path, json.dumps({"key": self.key, "clips": dict(sorted(self.clips.items()))},

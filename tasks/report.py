@@ -9,12 +9,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from data_contracts._atomic import write_text_atomic
 from data_contracts.classes import SPLITS, TARGET_CLASSES
+from tasks._run_context import in_prefect_run, run_logger
 
 
 def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects,
@@ -130,6 +131,7 @@ def report(output_dir: str, recordings, n_candidates: int, n_qualifying: int, cl
     rows += _events_verification_rows(output_dir)
     path = Path(output_dir) / "report" / "summary.md"
     _write_summary(path, rows)
-    create_table_artifact(table=rows, key="curate-funnel", description=f"Curation funnel for {output_dir}")
-    get_run_logger().info("report: %s", path)
+    if in_prefect_run():  # a plain call (Task.fn) has no run to attach the artifact to
+        create_table_artifact(table=rows, key="curate-funnel", description=f"Curation funnel for {output_dir}")
+    run_logger(__name__).info("report: %s", path)
     return str(path)

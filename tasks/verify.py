@@ -21,14 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.metric.av_align import match_boxes
-from curation.metric.detect import Detections, cached_detector, detect_people
-from curation.media import MediaError, iter_video_frames, probe_video
+from curation.metric.detect import DetectFn, cached_detector, people_detect_fn
+from curation.media import MediaError, iter_video_frames, probe_media
 from curation.perspective import letterbox_offset_px
-from data_contracts.classes import SPLITS
+from data_contracts._atomic import StagedFiles
 from data_contracts.errors import ContractError
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
@@ -43,17 +43,16 @@ from data_contracts.manifests import (
     validate_manifests,
 )
 from data_contracts.recipe import Recipe
+from tasks._run_context import run_logger
 from tasks.curate_recording import RecordingOutput
+from tasks.manifests import write_split_lists
 from tasks.report import refresh_summary
 
-__all__ = ["VerifiedClips", "verify_clips", "verify_recording", "verify_output_dir", "recipe_detect", "STAGE",
-           "REASON"]
+__all__ = ["VerifiedClips", "VerifiedRecording", "verify_clips", "verify_recording", "verify_output_dir",
+           "recipe_detect", "STAGE", "REASON"]
 
 STAGE = "verify"
 REASON = "not_visually_confirmed"
-
-# frames (N, H, W, 3) RGB uint8 → person boxes in content pixels
-DetectFn = Callable[[np.ndarray], Detections]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,20 +72,13 @@ class VerifiedClips:
 
 
 def recipe_detect(recipe: Recipe) -> DetectFn:
-    """The recipe's person detector (weights, classes, input size, score threshold) for its letterboxed frames.
+    """The recipe's person detector (weights, classes, input size, score threshold).
 
     Loading is once per process; errors are `curation.metric.detect.DetectorError`s saying how to provide weights.
     """
     detector = cached_detector(recipe.detector_weights, recipe.detector_person_classes,
                                recipe.detector_image_size_px)
-    left, top = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
-                                    recipe.frame_height)
-    content_box_px = (left, top, recipe.content_width, recipe.content_height)
-
-    def detect(frames: np.ndarray) -> Detections:
-        return detect_people(detector, frames, content_box_px, recipe.detector_score_threshold)
-
-    return detect
+    return people_detect_fn(detector, recipe.detector_score_threshold)
 
 
 def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Recipe, detect: DetectFn,
@@ -114,6 +106,10 @@ def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Re
     rows_of_clip: dict[str, list[int]] = {}
     for index, clip_id in enumerate(event_clip):
         rows_of_clip.setdefault(clip_id, []).append(index)
+    # Every clip's frames letterbox the content picture the same way.
+    left, top = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
+                                    recipe.frame_height)
+    content_box_px = (left, top, recipe.content_width, recipe.content_height)
 
     for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path"]).to_pylist():
         video_path = output_dir / clip["video_path"]
@@ -121,7 +117,7 @@ def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Re
         if len(frames) != recipe.frames_per_clip:
             raise MediaError(f"{video_path}: {len(frames)} video frames, expected {recipe.frames_per_clip}")
         n_frames += len(frames)
-        found = detect(frames)
+        found = detect(frames, content_box_px)
         rows = np.asarray([i for i in rows_of_clip.get(clip["clip_id"], []) if onscreen_speech[i]], dtype=np.int64)
         matched = match_boxes(event_frame[rows], event_x_px[rows].astype(np.float64), found.frame, found.x0_px,
                               found.x1_px, video_fps=recipe.fps)
@@ -172,17 +168,21 @@ def _summary(label: str, verified: VerifiedClips, seconds: float) -> str:
             f"{len(verified.rejects)} clips rejected")
 
 
-@task(name="verify-recording", task_run_name="verify-{output.recording_id}", cache_policy=NO_CACHE)
-def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe
-                     ) -> tuple[RecordingOutput, pa.Table, list[RejectRow]]:
-    """Verify one rendered recording's clips when the recipe says `verify`; otherwise return it unchanged.
+@dataclasses.dataclass(frozen=True)
+class VerifiedRecording:
+    """`verify_recording`'s result: the recording's output with its clips/events tables updated (rejected clips
+    removed; `rejects` and the other fields as given, `seconds` plus "verify"), its detections table
+    (DETECTIONS_SCHEMA) and the new reject rows, which the caller adds to the run's rejects."""
 
-    Returns the output with its clips/events tables updated (rejected clips removed; `rejects` and the other fields
-    as given, `seconds` plus "verify"), the detections table (DETECTIONS_SCHEMA) and the new reject rows, which the
-    caller adds to the run's rejects.
-    """
-    if not recipe.verify:
-        return output, DETECTIONS_SCHEMA.empty_table(), []
+    output: RecordingOutput
+    detections: pa.Table
+    rejects: list[RejectRow]
+
+
+@task(name="verify-recording", task_run_name="verify-{output.recording_id}", cache_policy=NO_CACHE)
+def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe) -> VerifiedRecording:
+    """Verify one rendered recording's clips with the recipe's detector and `min_visual_confirmation`, deleting
+    the files of the clips it rejects. Called only when the recipe says `verify`."""
     started_s = time.perf_counter()
     verified = verify_clips(output.clips, output.events, Path(output_dir), recipe, recipe_detect(recipe),
                             recipe.recipe_hash)
@@ -190,10 +190,10 @@ def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe
     for rel in verified.rejected_files:
         (Path(output_dir) / rel).unlink(missing_ok=True)
     seconds = time.perf_counter() - started_s
-    get_run_logger().info(_summary(output.recording_id, verified, seconds))
+    run_logger(__name__).info(_summary(output.recording_id, verified, seconds))
     updated = dataclasses.replace(output, clips=verified.clips, events=verified.events,
                                   seconds={**output.seconds, "verify": output.seconds.get("verify", 0.0) + seconds})
-    return updated, verified.detections, verified.rejects
+    return VerifiedRecording(updated, verified.detections, verified.rejects)
 
 
 def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
@@ -204,12 +204,6 @@ def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
                 raise ContractError(f"{path}: column {field.name} is missing")
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     return table.select(schema.names)
-
-
-def _write_parquet_partial(path: Path, table: pa.Table) -> Path:
-    partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, partial, compression="zstd")
-    return partial
 
 
 def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, weights: str | None = None,
@@ -244,7 +238,7 @@ def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, wei
 
     if tables["clips"].num_rows:
         first_video = out / tables["clips"].column("video_path")[0].as_py()
-        info = probe_video(first_video)
+        info = probe_media(first_video)
         if (info.width_px, info.height_px) != (recipe.frame_width, recipe.frame_height):
             raise ContractError(
                 f"{first_video}: {info.width_px}x{info.height_px} frames but the recipe has frame_width x "
@@ -263,21 +257,13 @@ def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, wei
         rejects = rejects.combine_chunks()
     validate_manifests(tables["recordings"], verified.clips, verified.events, rejects, verified.detections)
 
-    partials = {}
-    for name, table in (("clips", verified.clips), ("events", verified.events), ("rejects", rejects),
-                        ("detections", verified.detections)):
-        partials[manifests / f"{name}.parquet"] = _write_parquet_partial(manifests / f"{name}.parquet", table)
-    (out / "splits").mkdir(exist_ok=True)
-    split_of_clip = verified.clips.column("split").to_pylist()
-    video_paths = verified.clips.column("video_path").to_pylist()
-    for split in SPLITS:
-        path = out / "splits" / f"{split}.txt"
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text("".join(f"{v}\n" for v, s in zip(video_paths, split_of_clip) if s == split))
-        partials[path] = partial
-    # Split lists first and the manifests last, as the curate flow writes them.
-    for path in sorted(partials, key=lambda p: p.parent.name == "manifests"):
-        os.replace(partials[path], path)
+    # Renamed into place in the order staged: split lists first and the manifests last, as the curate flow
+    # writes them.
+    with StagedFiles() as staged:
+        write_split_lists(out, verified.clips, staged)
+        for name, table in (("clips", verified.clips), ("events", verified.events), ("rejects", rejects),
+                            ("detections", verified.detections)):
+            pq.write_table(table, staged.stage(manifests / f"{name}.parquet"), compression="zstd")
     # Only now that no manifest lists them: an interruption before this leaves files behind, never a dangling entry.
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)

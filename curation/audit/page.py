@@ -34,9 +34,10 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from curation.geometry import angles_to_unit, unit_to_angles, view_rotation
-from curation.media import iter_video_frames, probe_video
+from curation.media import iter_video_frames, probe_media
 from data_contracts._atomic import write_text_atomic
-from data_contracts.classes import LABEL_FRAME_S, SPLITS, TARGET_CLASSES
+from data_contracts.classes import SPLITS, TARGET_CLASSES
+from data_contracts.timebase import LABEL_FRAME_S, label_frame_of_video_frame, label_frame_start_s
 
 __all__ = [
     "GROUPS",
@@ -190,7 +191,7 @@ def world_directions(events: pd.DataFrame, clips: pd.DataFrame) -> pd.DataFrame:
     azimuth_deg, elevation_deg = unit_to_angles(world)
     result = pd.DataFrame({
         "recording_id": merged["recording_id"].to_numpy(),
-        "time_s": merged["recording_frame"].to_numpy() * LABEL_FRAME_S,
+        "time_s": label_frame_start_s(merged["recording_frame"].to_numpy()),
         "class_id": merged["class_id"].to_numpy(),
         "class_name": merged["class_name"].to_numpy(),
         "group": event_groups(merged).to_numpy(),
@@ -356,11 +357,6 @@ def recording_polar_figure(directions: pd.DataFrame, clips: pd.DataFrame, title:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Contact sheets
-
-
-def label_frame_of_video_frame(video_frame: int, fps: float) -> int:
-    """The 10 fps label frame of the clip that video frame `video_frame` shows: floor(k / fps / 0.1 s)."""
-    return int(math.floor(video_frame / fps / LABEL_FRAME_S + 1e-9))
 
 
 def letterbox_top_px(frame_width_px: int, frame_height_px: int, h_fov_deg: float, v_fov_deg: float) -> int:
@@ -548,7 +544,7 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
     h_fov_deg = float(clips["h_fov_deg"].iloc[0]) if len(clips) else 100.0
     frame_size_px = (256, 256)
     if len(clips):
-        info = probe_video(output_dir / clips["video_path"].iloc[0])
+        info = probe_media(output_dir / clips["video_path"].iloc[0])
         frame_size_px = (info.width_px, info.height_px)
     # The picture spans the frame's width (letterbox bars are top and bottom only).
     content_width_px = float(frame_size_px[0])

@@ -44,8 +44,16 @@ from curation.foa import encode_plane_wave
 from curation.geometry import angles_to_unit, equirect_angles, view_rotation, wrap_azimuth_deg
 from curation.media import VideoEncoder
 from curation.synthetic.sprites import Sprite, person_sprites, player_sprite, shape_sprite
+from data_contracts._atomic import atomic_path
 from data_contracts.annotations import AnnotationRow, read_annotations, write_annotations_csv
-from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.timebase import (
+    label_frame_of_time,
+    label_frame_of_video_frame,
+    label_frame_start_s,
+    label_frames_covering,
+    nearest_index_at_rate,
+    nearest_label_frames,
+)
 
 __all__ = [
     "SynthConfig",
@@ -81,10 +89,6 @@ SPLIT_FOLDERS = (
     ("dev", "dev-test-synth", "fold4_room91"),
     ("eval", "eval-synth", "fold5_room92"),
 )
-
-# A small tolerance so that a time exactly on a label-frame boundary (up to float rounding) starts the new frame.
-_FRAME_EPS = 1e-9
-
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -132,24 +136,14 @@ class SynthConfig:
 # Time grid
 
 
-def n_label_frames(duration_s: float) -> int:
-    """Number of 100 ms label frames that cover [0, duration_s) (a partial last frame counts)."""
-    return max(1, math.ceil(duration_s / LABEL_FRAME_S - _FRAME_EPS))
-
-
-def label_frame_of_time(time_s):
-    """Label frame index (int array or int) that contains time_s: floor(t / 0.1 + 1e-9)."""
-    return np.floor(np.asarray(time_s, dtype=np.float64) / LABEL_FRAME_S + _FRAME_EPS).astype(np.int64)
-
-
-def label_frame_of_video_frame(video_frame_index: int, fps: Fraction | float) -> int:
-    """The label frame that video frame i (shown at i/fps seconds) displays."""
-    return int(label_frame_of_time(video_frame_index / float(fps)))
+# The time grid is `data_contracts.timebase`'s; `label_frame_of_time` and `label_frame_of_video_frame` are its
+# functions, re-exported. A recording has the label frames that cover its duration (a partial last frame counts).
+n_label_frames = label_frames_covering
 
 
 def n_video_frames(duration_s: float, fps: Fraction | float) -> int:
-    """Number of video frames of a recording: the frame rate times the duration, rounded."""
-    return max(1, round(duration_s * float(fps)))
+    """Number of video frames of a recording: the frame rate times the duration, rounded (at least 1)."""
+    return max(1, nearest_index_at_rate(duration_s, fps))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -181,11 +175,11 @@ def _on_off_mask(rng, n_frames: int, on_s: tuple[float, float], off_s: tuple[flo
                  first_off_s: tuple[float, float]) -> np.ndarray:
     """Alternating active/inactive segments with uniformly drawn durations (seconds), starting inactive."""
     active = np.zeros(n_frames, dtype=bool)
-    frame = int(round(rng.uniform(*first_off_s) / LABEL_FRAME_S))
+    frame = nearest_label_frames(rng.uniform(*first_off_s))
     while frame < n_frames:
-        length = max(1, int(round(rng.uniform(*on_s) / LABEL_FRAME_S)))
+        length = max(1, nearest_label_frames(rng.uniform(*on_s)))
         active[frame : frame + length] = True
-        frame += length + max(1, int(round(rng.uniform(*off_s) / LABEL_FRAME_S)))
+        frame += length + max(1, nearest_label_frames(rng.uniform(*off_s)))
     return active
 
 
@@ -242,16 +236,16 @@ def _take_turns(rng, n_frames: int, turns: Sequence[tuple[float, tuple[float, fl
     once in _OVERLAP_CHANCE, an overlap with it."""
     weights = np.array([weight for weight, _ in turns])
     active = [np.zeros(n_frames, dtype=bool) for _ in turns]
-    frame = int(round(rng.uniform(0.0, 0.5) / LABEL_FRAME_S))
+    frame = nearest_label_frames(rng.uniform(0.0, 0.5))
     first_round = [0, *(1 + rng.permutation(len(turns) - 1))]
     while frame < n_frames:
         holder = first_round.pop(0) if first_round else int(rng.choice(len(turns), p=weights / weights.sum()))
-        length = max(1, int(round(rng.uniform(*turns[holder][1]) / LABEL_FRAME_S)))
+        length = max(1, nearest_label_frames(rng.uniform(*turns[holder][1])))
         active[holder][frame : frame + length] = True
         if rng.random() < _OVERLAP_CHANCE:
-            frame += max(1, length - int(round(rng.uniform(*_OVERLAP_S) / LABEL_FRAME_S)))
+            frame += max(1, length - nearest_label_frames(rng.uniform(*_OVERLAP_S)))
         else:
-            frame += length + max(1, int(round(rng.uniform(*_PAUSE_S) / LABEL_FRAME_S)))
+            frame += length + max(1, nearest_label_frames(rng.uniform(*_PAUSE_S)))
     return active
 
 
@@ -269,7 +263,7 @@ def synthetic_events(duration_s: float, seed: int, recording_index: int = 0) -> 
     """
     rng = np.random.default_rng([seed, recording_index, 0])
     n_frames = n_label_frames(duration_s)
-    time_s = np.arange(n_frames) * LABEL_FRAME_S
+    time_s = label_frame_start_s(np.arange(n_frames))
 
     kinds = ["speech"]
     if rng.random() < 0.7:
@@ -675,7 +669,7 @@ def synthesize_foa(rows: Sequence[AnnotationRow], duration_s: float, *, rate_hz:
     `noise_floor_rms` in W (and W/√3 in X, Y, Z) keeps the file from being digitally silent. Deterministic for
     a given seed.
     """
-    n_samples = max(1, int(round(duration_s * rate_hz)))
+    n_samples = max(1, nearest_index_at_rate(duration_s, rate_hz))
     n_frames = n_label_frames(duration_s)
     frame_of_sample = np.minimum(label_frame_of_time(np.arange(n_samples) / rate_hz), n_frames - 1)
     foa = np.zeros((n_samples, 4))
@@ -703,26 +697,16 @@ def synthesize_foa(rows: Sequence[AnnotationRow], duration_s: float, *, rate_hz:
 # Writing
 
 
-def _temporary_path(path: Path) -> Path:
-    """A hidden name in the destination folder (os.replace is atomic only within one filesystem)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def _write_wav_atomic(path: Path, foa: np.ndarray, rate_hz: int) -> None:
-    """Write FOA (n, 4) as a WAV at rate_hz under a temporary name, then move it to path."""
-    temporary = _temporary_path(path)
-    try:
+    """Write FOA (n, 4) as a WAV at rate_hz under a partial name, then move it to path."""
+    with atomic_path(path) as temporary:
         # 24-bit PCM like the released FOA files; its step (1.2e-7) is far below the noise floor.
         sf.write(temporary, foa, rate_hz, subtype="PCM_24", format="WAV")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_video_atomic(path: Path, images: Iterator[np.ndarray], n_frames: int, config: SynthConfig) -> None:
     """Encode the label-frame images (one per 100 ms) as an H.264 mp4 at config.fps, then move it to path."""
-    temporary = _temporary_path(path)
-    try:
+    with atomic_path(path) as temporary:
         with VideoEncoder(temporary, config.width_px, config.height_px, config.fps, preset=config.video_preset,
                           crf=config.video_crf) as encoder:
             shown_frame, image = -1, None
@@ -733,9 +717,6 @@ def _write_video_atomic(path: Path, images: Iterator[np.ndarray], n_frames: int,
                     image = next(images)
                     shown_frame += 1
                 encoder.write(image)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_recording(out_dir: Path, folder: str, split_root: str, stem: str, rows: Sequence[AnnotationRow],
