@@ -29,11 +29,11 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_curate.py
+	$(PY) -m benchmarks.bench_curate
 
 ## make bench-av-align: the figures of issue #6 (verification rate, Spatial AV-Align of ground truth / swapped / mirrored)
 bench-av-align: $(STAMP)
-	$(PY) benchmarks/bench_av_align.py
+	$(PY) -m benchmarks.bench_av_align
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

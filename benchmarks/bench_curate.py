@@ -13,12 +13,14 @@
    at a time. Goal: < 10 % of the flow's wall time, server startup included.
 
 Stages 1–2 run the pure curation functions (read_annotations → plan_recording → render_recording) in this
-process; 3–4 run in child processes (this script with the hidden `--child` option), so that their memory and
-their startup are theirs alone.
+process; 3–4 run in child processes (this module again, with the hidden `--child` option), so that their memory
+and their startup are theirs alone.
 
 It is a measurement, not a test: it exits 0 whether or not the goals are met. The synthetic sources are cached in
 `--work DIR` (default: a temporary folder, removed afterwards), so a second run with the same DIR skips their
 synthesis (~1 min for the 60 s recording, ~3 min for the ten flow recordings).
+
+Run it as a module from the repository root: `.venv/bin/python -m benchmarks.bench_curate [--work DIR]` (`make bench`).
 """
 
 from __future__ import annotations
@@ -52,15 +54,20 @@ import soundfile as sf
 
 from curation.discover import list_source_files, pair_source_files
 from curation.geometry import wrap_azimuth_deg
-from curation.media import ffmpeg_exe, iter_video_frames, probe_video
+from curation.media import ffmpeg_exe, iter_video_frames, probe_media
 from curation.perspective import letterbox_offset_px
 from curation.plan import ClipPlan, label_frame_count, plan_recording
 from curation.render import render_recording
 from curation.splits import assign_split
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
+from data_contracts._atomic import atomic_path, write_text_atomic
 from data_contracts.annotations import read_annotations, write_annotations_csv
-from data_contracts.classes import LABEL_FRAME_S
+from data_contracts.timebase import LABEL_FRAME_S, nearest_label_frames
 from data_contracts.recipe import Recipe, load_recipe
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# How this benchmark is run (`python -m MODULE`, from PROJECT_ROOT), and how it runs its child processes.
+MODULE = "benchmarks.bench_curate"
 
 DURATION_S = 60.0
 # Seed 5 was picked by planning seeds 0–39 with the default recipe: its recording has the most kept clips (1,089 of
@@ -208,11 +215,6 @@ def ensure_source(work_dir: Path, seed: int, recipe: Recipe) -> Recording:
     return find_recording(source_dir, recipe)
 
 
-def _hidden_partial(path: Path) -> Path:
-    """A hidden name beside path: discovery skips names starting with a dot, so a half-written file is not listed."""
-    return path.with_name(f".{path.name}.partial")
-
-
 def ensure_long_source(work_dir: Path, source: Recording, copies: int, recipe: Recipe) -> Recording:
     """The 60 s recording repeated `copies` times: mp4 looped by stream copy, wav tiled, CSV rows shifted.
 
@@ -229,29 +231,28 @@ def ensure_long_source(work_dir: Path, source: Recording, copies: int, recipe: R
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    partial = _hidden_partial(paths["video_path"])
-    run_ffmpeg(["-y", "-stream_loop", str(copies - 1), "-i", str(source.video_path), "-map", "0:v", "-c", "copy",
-                "-f", "mp4", str(partial)])
-    os.replace(partial, paths["video_path"])
+    # Partial names are hidden: discovery skips names starting with a dot, so a half-written file is not listed.
+    with atomic_path(paths["video_path"]) as partial:
+        run_ffmpeg(["-y", "-stream_loop", str(copies - 1), "-i", str(source.video_path), "-map", "0:v", "-c", "copy",
+                    "-f", "mp4", str(partial)])
 
     # int32 in and out: the 24-bit samples are copied exactly, not re-quantised through floats.
     info = sf.info(str(source.audio_path))
     samples, rate_hz = sf.read(str(source.audio_path), dtype="int32", always_2d=True)
-    partial = _hidden_partial(paths["audio_path"])
-    with sf.SoundFile(str(partial), "w", samplerate=rate_hz, channels=info.channels, subtype=info.subtype,
-                      format="WAV") as out:
-        for _ in range(copies):
-            out.write(samples)
-    os.replace(partial, paths["audio_path"])
+    with atomic_path(paths["audio_path"]) as partial:
+        with sf.SoundFile(str(partial), "w", samplerate=rate_hz, channels=info.channels, subtype=info.subtype,
+                          format="WAV") as out:
+            for _ in range(copies):
+                out.write(samples)
 
-    frames_per_copy = round(info.frames / info.samplerate / LABEL_FRAME_S)
+    frames_per_copy = nearest_label_frames(info.frames / info.samplerate)
     rows = read_annotations(source.metadata_path)
     write_annotations_csv(paths["metadata_path"], [dataclasses.replace(row, frame=row.frame + k * frames_per_copy)
                                                    for k in range(copies) for row in rows])
 
     # The loop must really be `copies` times as long, or the curation would be timed on a shorter recording.
     audio_s = sf.info(str(paths["audio_path"])).duration
-    video_s = probe_video(paths["video_path"]).duration_s
+    video_s = probe_media(paths["video_path"]).duration_s
     expected_s = copies * info.duration
     if abs(audio_s - expected_s) > LABEL_FRAME_S or abs(video_s - expected_s) > LABEL_FRAME_S:
         raise RuntimeError(f"{long_dir}: looped audio {audio_s:.2f} s, video {video_s:.2f} s, expected {expected_s:.2f} s")
@@ -419,7 +420,7 @@ class ChildRun:
 
 def run_child(mode: str, source_dir: Path, output_dir: Path, work_dir: Path, *, sample_memory: bool = False,
               env: dict[str, str] | None = None) -> ChildRun:
-    """Run this script with `--child MODE SOURCE OUTPUT RESULT_JSON`, wait for it, and read its result.
+    """Run this module with `--child MODE SOURCE OUTPUT RESULT_JSON`, wait for it, and read its result.
 
     `env` is the child's whole environment (default: this process's). Its output goes to work_dir/child-MODE.log;
     on failure the log's tail is raised with the exit code.
@@ -427,11 +428,10 @@ def run_child(mode: str, source_dir: Path, output_dir: Path, work_dir: Path, *, 
     result_path = work_dir / f"child-{mode}.json"
     log_path = work_dir / f"child-{mode}.log"
     result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(source_dir), str(output_dir),
-           str(result_path)]
+    cmd = [sys.executable, "-m", MODULE, "--child", mode, str(source_dir), str(output_dir), str(result_path)]
     started = Usage.now()
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
         memory = ProcessTreeMemory(proc.pid) if sample_memory else None
         if memory is not None:
             memory.start()
@@ -465,75 +465,16 @@ def child_render(source_dir: Path, output_dir: Path) -> dict:
 
 
 def curate_pure(source_dir: str, output_dir: str, workers: int) -> dict:
-    """The curate flow's work without Prefect: the same task functions (`Task.fn`), in the same order, with the
-    same parallelism, so that the flow's wall time minus this one is what Prefect costs.
-
-    Mirrors flows/curate.py step by step (keep the two in step). Prefect's run logger is replaced by a plain
-    logger and the two artifacts (a Prefect feature, not curation work) are not created.
+    """The curate flow's work without Prefect: the flow's own body (`flows.pipeline.run_curation`) with the task
+    functions called directly (`Task.fn`) and `workers` threads for what the flow submits, as its
+    ThreadPoolTaskRunner does, so that the flow's wall time minus this one is what Prefect costs. Outside a Prefect
+    run the tasks log to standard loggers and publish no artifacts (a Prefect feature, not curation work).
     """
-    import logging
-    from concurrent.futures import ThreadPoolExecutor
-    from contextlib import ExitStack
-    from unittest import mock
+    from flows.pipeline import PlainTaskCaller, run_curation
 
-    import pyarrow.parquet as pq
-
-    import tasks.audit
-    import tasks.curate_recording
-    import tasks.discover
-    import tasks.manifests
-    import tasks.report
-
-    logger = logging.getLogger("bench.pure")
-    task_modules = (tasks.discover, tasks.curate_recording, tasks.manifests, tasks.report, tasks.audit)
-    with ExitStack() as patches:
-        for module in task_modules:
-            patches.enter_context(mock.patch.object(module, "get_run_logger", lambda: logger))
-        patches.enter_context(mock.patch.object(tasks.report, "create_table_artifact", lambda **kwargs: None))
-        patches.enter_context(mock.patch.object(tasks.audit, "create_markdown_artifact", lambda **kwargs: None))
-
-        recipe = load_recipe()
-        source_dir, output_dir = str(Path(source_dir).resolve()), str(Path(output_dir).resolve())
-        accepted, recordings, rejects = tasks.discover.discover.fn(source_dir, recipe)
-
-        def plan_and_render(loaded):
-            plan = tasks.curate_recording.plan_recording_task.fn(loaded, recipe)
-            return tasks.curate_recording.render_recording_task.fn(loaded, plan, source_dir, output_dir, recipe)
-
-        # One pool for inspections and renders, inspections submitted first: the flow's ThreadPoolTaskRunner order.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            inspections = [pool.submit(tasks.discover.inspect_recording.fn, src, split, source_dir, recipe)
-                           for src, split in accepted]
-            rendering = []
-            for inspection in inspections:
-                loaded, row, reject = inspection.result()
-                recordings.append(row)
-                if reject is not None:
-                    rejects.append(reject)
-                    continue
-                rendering.append(pool.submit(plan_and_render, loaded))
-            outputs = []
-            for future in rendering:
-                output = future.result()
-                rejects.extend(output.rejects)
-                if output.failure is not None:
-                    rejects.append(output.failure)
-                    recordings = [dataclasses.replace(r, status="rejected", reason=output.failure.reason)
-                                  if r.recording_id == output.recording_id else r for r in recordings]
-                outputs.append(output)
-        seconds: dict[str, float] = defaultdict(float)
-        for output in outputs:
-            for stage, value in output.seconds.items():
-                seconds[stage] += value
-
-        paths = tasks.manifests.write_manifests.fn(output_dir, recordings, outputs, rejects)
-        clips = pq.read_table(paths["clips"])
-        tasks.manifests.prune_stale_outputs.fn(output_dir, clips.column("clip_id").to_pylist(),
-                                               [r.recording_id for r in recordings])
-        tasks.report.report.fn(output_dir, recordings, sum(o.n_candidates for o in outputs),
-                               sum(o.n_qualifying for o in outputs), clips, rejects, dict(seconds))
-        tasks.audit.audit.fn(output_dir)
-    return {"n_clips": clips.num_rows, "n_recordings": len(outputs), "seconds": dict(seconds)}
+    with PlainTaskCaller(workers) as caller:
+        run = run_curation(source_dir, output_dir, load_recipe(), caller)
+    return {"n_clips": run.n_clips, "n_recordings": run.n_rendered_recordings, "seconds": run.seconds}
 
 
 def child_pure(source_dir: Path, output_dir: Path) -> dict:
@@ -543,7 +484,7 @@ def child_pure(source_dir: Path, output_dir: Path) -> dict:
     import prefect  # noqa: F401 - imported here only to time it
 
     imported_s = time.perf_counter()
-    import tasks.audit, tasks.curate_recording, tasks.discover, tasks.manifests, tasks.report  # noqa: E401,F401
+    import flows.pipeline  # noqa: F401 - the flow's body and the task modules it calls, before the work is timed
 
     work_started_s = time.perf_counter()
     result = curate_pure(str(source_dir), str(output_dir), FLOW_WORKERS)
@@ -607,9 +548,7 @@ def child_main(mode: str, source_dir: Path, output_dir: Path, result_path: Path)
         result = child_flow(source_dir, output_dir)
     else:
         result = child_server()
-    partial = _hidden_partial(result_path)
-    partial.write_text(json.dumps(result))
-    os.replace(partial, result_path)
+    write_text_atomic(result_path, json.dumps(result))
     return 0
 
 
@@ -632,7 +571,7 @@ def curate_direct(source: Recording, recipe: Recipe, output_dir: Path, label: st
     started = Usage.now()
     info = sf.info(str(source.audio_path))
     duration_s = info.frames / info.samplerate
-    video_info = probe_video(source.video_path)
+    video_info = probe_media(source.video_path)
     annotations = read_annotations(source.metadata_path, max_frame=label_frame_count(duration_s) - 1)
     plan = plan_recording(source.recording_id, source.source_folder, source.split, duration_s, annotations, recipe)
     planned = Usage.now()
@@ -666,10 +605,10 @@ def pick_sample(written: list[ClipPlan], n_clips: int) -> list[ClipPlan]:
 def per_clip_args(source_video: Path, plan_clip: ClipPlan, wav_path: Path, out_path: Path, recipe: Recipe) -> list[str]:
     """ffmpeg arguments that make one clip on its own: seek, decode 5 s, v360 crop, letterbox, encode.
 
-    Conventions (../shared/docs/conventions.md): v360 yaw = −view_azimuth_deg, pitch = +view_elevation_deg; yaw is
-    wrapped to [−180, 180) because v360 refuses angles outside that range (a 350° view is yaw +10°). The encoder
-    settings are those of curation.render._encode_clip, so the two approaches differ only in how frames are
-    obtained, not in how hard the encoder works.
+    Conventions (docs/conventions.md, "Perspective (pinhole) crop and letterbox"): v360 yaw = −view_azimuth_deg,
+    pitch = +view_elevation_deg; yaw is wrapped to [−180, 180) because v360 refuses angles outside that range (a
+    350° view is yaw +10°). The encoder settings are those of curation.render._encode_clip, so the two approaches
+    differ only in how frames are obtained, not in how hard the encoder works.
     """
     clip = plan_clip.clip
     left_px, top_px = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
@@ -1010,9 +949,10 @@ def flow_rows(flow: FlowComparison) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def bench_parser(doc: str) -> argparse.ArgumentParser:
-    """A benchmark's command line (described by its docstring's first paragraph) with the `--work` option."""
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+def bench_parser(doc: str, module: str) -> argparse.ArgumentParser:
+    """The command line of the benchmark run as `python -m module` (described by its docstring's first paragraph),
+    with the `--work` option."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--work", type=Path, default=None, metavar="DIR",
                         help="folder that caches the synthetic sources and keeps the outputs (default: a temporary "
@@ -1020,8 +960,14 @@ def bench_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The shell command that reproduces a benchmark run: `python -m module` with `argv` (None: this process's)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    return shlex.join([os.path.relpath(sys.executable), "-m", module, *arguments])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = bench_parser(__doc__)
+    parser = bench_parser(__doc__, MODULE)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the 60 s synthetic recording")
     parser.add_argument("--sample-clips", type=int, default=8, help="kept clips redone the per-clip way")
     parser.add_argument("--per-clip-repeats", type=int, default=3, help="runs of each sampled clip (median kept)")
@@ -1097,13 +1043,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         mode, source, output, result = args.child
         return child_main(mode, Path(source), Path(output), Path(result))
-    command = shlex.join([os.path.relpath(sys.executable), *(sys.argv if argv is None else ["bench_curate.py", *argv])])
+    command = command_line(MODULE, argv)
     wall_started_s = time.perf_counter()
     stage_walls_s: dict[str, float] = {}
     with work_folder(args.work, "savgbench-bench-") as (work_dir, temporary):
         default_recipe = load_recipe()
         source = ensure_source(work_dir, args.seed, default_recipe)
-        video_info = probe_video(source.video_path)
+        video_info = probe_media(source.video_path)
         settle()
 
         log("timing the decode-alone floor")

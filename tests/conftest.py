@@ -1,10 +1,10 @@
-"""Test-wide settings: an isolated, offline Prefect home; artifacts folder for images a person can look at."""
+"""Session setup and fixtures: an isolated, offline Prefect home and ultralytics settings, and a real Prefect server
+for the tests that run `savgbench curate` as subprocesses. Helpers shared by test modules live in tests/helpers.py."""
 
 import atexit
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 
 def _temporary_dir_setting(name: str, prefix: str) -> None:
@@ -22,10 +22,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 _temporary_dir_setting("YOLO_CONFIG_DIR", "savgbench-yolo-")
 os.environ.setdefault("YOLO_OFFLINE", "1")
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-SHARED_ANNOTATIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "starss22-metadata-sample"
-
 
 import socket
 import subprocess

@@ -32,16 +32,13 @@ from curation.synthetic.generator import SynthConfig, room_background, write_syn
 from data_contracts.annotations import read_annotations
 from flows.cli import main
 from tasks.audit import audit
-from tests.conftest import ARTIFACTS
+from tests.helpers import ARTIFACTS, PROJECT_ROOT, VIEWS_EVERY_30_DEG
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-COOKBOOK = ROOT / "docs" / "audit.md"
+COOKBOOK = PROJECT_ROOT / "docs" / "audit.md"
 # One recording in each synthetic folder: both splits get clips.
 SYNTH = SynthConfig(n_recordings=3, duration_s=6.0, seed=3, width_px=960, height_px=480, fps=Fraction(20))
-# Every 30° instead of the recipe's 10° renders a third of the clips; each source is still in several views.
-VIEWS = "view_azimuths_deg=[" + ", ".join(str(azimuth) for azimuth in range(0, 360, 30)) + "]"
 TOP_BAR_PX = 56
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -52,7 +49,7 @@ def curate_then_audit(source_dir: str, output_dir: str):
     """What the curate flow does at its end: curate, then audit. Returns the page, the artifact and the run id."""
     from flows.curate import curate
 
-    curate(source_dir, output_dir, overrides=[VIEWS])
+    curate(source_dir, output_dir, overrides=[VIEWS_EVERY_30_DEG])
     html_path = audit(output_dir)
     return html_path, Artifact.get("curate-audit"), flow_run.id
 

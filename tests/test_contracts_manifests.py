@@ -12,26 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_contracts import (
-    CLIPS_SCHEMA,
-    EVENTS_SCHEMA,
-    RECORDINGS_SCHEMA,
-    REJECTS_SCHEMA,
-    ClipRow,
-    ContractError,
-    EventRow,
-    RecordingRow,
-    RejectRow,
-    make_clip_id,
-    rows_to_table,
-    table_to_rows,
-    validate_clips,
-    validate_events,
-    validate_manifests,
-    validate_recordings,
-    validate_rejects,
-)
+from data_contracts import CLIPS_SCHEMA, EVENTS_SCHEMA, RECORDINGS_SCHEMA, REJECTS_SCHEMA, ContractError
+from data_contracts import ClipRow, EventRow, RecordingRow, RejectRow, make_clip_id, rows_to_table, table_to_rows
+from data_contracts import validate_clips, validate_events, validate_manifests, validate_recordings, validate_rejects
 from data_contracts.manifests import DETECTIONS_SCHEMA, DetectionRow, validate_detections
+from tests.helpers import refused
 
 HASH = "0123456789abcdef"
 SHA = "a" * 64
@@ -459,7 +444,7 @@ BAD_TABLES = {
 @pytest.mark.parametrize(("name", "rows", "message"), BAD_TABLES.values(), ids=BAD_TABLES.keys())
 def test_validator_rejects_bad_table_naming_row_column_and_value(name, rows, message):
     schema, _, _, validate = TABLES[name]
-    with pytest.raises(ContractError, match="^" + re.escape(message)):
+    with refused(message):
         validate(rows_to_table(rows, schema))
 
 
@@ -624,7 +609,7 @@ BAD_MANIFESTS = {
 
 @pytest.mark.parametrize(("tables", "message"), BAD_MANIFESTS.values(), ids=BAD_MANIFESTS.keys())
 def test_validate_manifests_catches_broken_links(tables, message):
-    with pytest.raises(ContractError, match="^" + re.escape(message)):
+    with refused(message):
         validate_manifests(*_manifests(**tables))
 
 
@@ -660,7 +645,7 @@ def test_clip_id_formats_frames_and_signed_angles(start_frame, azimuth_deg, elev
     ],
 )
 def test_clip_id_rejects_unsafe_or_ambiguous_inputs(arguments, message):
-    with pytest.raises(ContractError, match="^" + re.escape(message)):
+    with refused(message):
         make_clip_id(*arguments)
 
 

@@ -7,14 +7,12 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from data_contracts import ContractError, Recipe, dump_recipe_yaml, load_recipe
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import PROJECT_ROOT, assert_file_refused, refused
 
 
 def test_defaults_are_the_savgbench_recipe():
@@ -201,7 +199,7 @@ BAD_OVERRIDES = {
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_OVERRIDES.values(), ids=BAD_OVERRIDES.keys())
 def test_bad_recipe_raises_naming_the_key_and_value(overrides, message):
-    with pytest.raises(ContractError, match="^" + re.escape(message)):
+    with refused(message):
         load_recipe(overrides=overrides)
 
 
@@ -218,17 +216,10 @@ def test_building_a_recipe_in_code_is_validated_too():
 
 
 def test_bad_recipe_file_errors_name_the_file(tmp_path):
-    missing = tmp_path / "missing.yaml"
-    with pytest.raises(ContractError, match="^" + re.escape(f"{missing}: cannot read recipe")):
-        load_recipe(missing)
-    not_a_mapping = tmp_path / "list.yaml"
-    not_a_mapping.write_text("- 1\n- 2\n")
-    with pytest.raises(ContractError, match="^" + re.escape(f"{not_a_mapping}: recipe must be a mapping")):
-        load_recipe(not_a_mapping)
-    unknown_key = tmp_path / "unknown.yaml"
-    unknown_key.write_text("h_fov_deg: 90\nwindow: 50\n")
-    with pytest.raises(ContractError, match="^" + re.escape(f"{unknown_key}: unknown key 'window'=50")):
-        load_recipe(unknown_key)
+    assert_file_refused(tmp_path / "missing.yaml", None, load_recipe, "cannot read recipe")
+    assert_file_refused(tmp_path / "list.yaml", "- 1\n- 2\n", load_recipe, "recipe must be a mapping")
+    assert_file_refused(tmp_path / "unknown.yaml", "h_fov_deg: 90\nwindow: 50\n", load_recipe,
+                        "unknown key 'window'=50")
 
 
 def test_an_empty_recipe_file_means_the_defaults(tmp_path):

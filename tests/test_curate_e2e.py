@@ -1,7 +1,6 @@
 """End to end: synthetic STARSS-style recordings through the curate flow (a real Prefect flow run), then checks of
 the written media and manifests against the annotations alone."""
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +14,17 @@ from curation.metric.evaluate import read_stereo
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame
 from curation.media import iter_video_frames
 from curation.perspective import letterbox_offset_px, perspective_map, render_view
-from curation.synthetic.generator import SynthConfig, room_background, source_band_hz, write_synthetic_dataset
+from curation.synthetic.generator import room_background, source_band_hz, write_synthetic_dataset
 from data_contracts.annotations import read_annotations
-from data_contracts.manifests import (
-    CLIPS_SCHEMA,
-    EVENTS_SCHEMA,
-    RECORDINGS_SCHEMA,
-    REJECTS_SCHEMA,
-    make_clip_id,
-    validate_manifests,
-)
+from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RECORDINGS_SCHEMA, REJECTS_SCHEMA
+from data_contracts.manifests import make_clip_id, validate_manifests
 from data_contracts.recipe import load_recipe
+from tasks.report import VERIFICATION_RATE, read_summary_rows
+from tests.helpers import DETECTOR_OVERRIDES, E2E_SYNTH, MANIFEST_NAMES, fall_detection_weights
 
 pytestmark = pytest.mark.slow
 
-# 20 fps puts a source frame exactly on every 4 fps clip frame time (at 10 fps some would fall 50 ms late).
-SYNTH = SynthConfig(n_recordings=3, duration_s=8.0, seed=3, width_px=960, height_px=480, fps=Fraction(20))
+SYNTH = E2E_SYNTH
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +41,7 @@ def curated(source, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("out")
     paths = curate(str(source), str(out))
-    tables = {name: pq.read_table(out / "manifests" / f"{name}.parquet")
-              for name in ("recordings", "clips", "events", "rejects")}
+    tables = {name: pq.read_table(out / "manifests" / f"{name}.parquet") for name in MANIFEST_NAMES}
     return out, paths, tables
 
 
@@ -228,22 +221,23 @@ def test_flow_with_verification_writes_detections_and_confirmations(source, tmp_
     """The recipe switch puts the verification stage in the flow: detections.parquet, visually_confirmed on onscreen
     speech events, a per-clip confirmation rate, and the set-level figure in the report."""
     from flows.curate import curate
-    from tests.test_detect import fall_detection_weights
 
     overrides = ["view_azimuths_deg=[0, 120, 240]", "verify=true", f"detector_weights={fall_detection_weights()}",
-                 "detector_person_classes=null", "detector_image_size_px=416"]
+                 *DETECTOR_OVERRIDES]
     paths = curate(str(source), str(tmp_path), overrides=overrides)
-    tables = {n: pq.read_table(tmp_path / "manifests" / f"{n}.parquet")
-              for n in ("recordings", "clips", "events", "rejects")}
+    tables = {n: pq.read_table(tmp_path / "manifests" / f"{n}.parquet") for n in MANIFEST_NAMES}
     validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"])
     detections = pq.read_table(paths["detections"]).to_pandas()
     assert len(detections) > 0 and set(detections["clip_id"]) <= set(tables["clips"].column("clip_id").to_pylist())
     events = tables["events"].to_pandas()
     speech_onscreen = events["onscreen"] & (events["target_class"] == "speech")
     assert events.loc[speech_onscreen, "visually_confirmed"].notna().all()
-    assert events.loc[speech_onscreen, "visually_confirmed"].mean() >= 0.9
+    rate = events.loc[speech_onscreen, "visually_confirmed"].astype(bool).mean()
+    assert rate >= 0.9
     assert events.loc[~speech_onscreen, "visually_confirmed"].isna().all()
     assert tables["clips"].to_pandas()["visual_confirmation_rate"].notna().any()
+    summary = {row["stage"]: row["count"] for row in read_summary_rows(Path(paths["report"]))}
+    assert summary[VERIFICATION_RATE] == pytest.approx(rate, abs=1e-4)
     # Without the switch, a detections file of the earlier run is removed, not left describing other clips.
     curate(str(source), str(tmp_path), overrides=overrides[:1])
     assert not (tmp_path / "manifests" / "detections.parquet").exists()

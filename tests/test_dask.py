@@ -5,15 +5,24 @@ from fractions import Fraction
 import pytest
 
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
+from tests.helpers import MANIFEST_NAMES
 
 pytestmark = pytest.mark.slow
 
 RECIPE = ["view_azimuths_deg=[0, 60, 120, 180, 240, 300]", "min_onscreen_frames=20"]
-MANIFESTS = ("recordings", "clips", "events", "rejects")
+
+
+def executed_task_names(dask_worker) -> list[str]:
+    """The function name of every task this Dask worker ran to completion (run on the worker by `Client.run`)."""
+    from dask.utils import key_split
+
+    # A transition log entry: (key, start state, recommended state, final state, recommendations, stimulus, time).
+    return [key_split(entry[0]) for entry in dask_worker.state.log
+            if len(entry) == 7 and entry[1] == "executing" and entry[3] == "memory"]
 
 
 def test_dask_cluster_gives_the_same_manifests_as_threads(tmp_path):
-    from distributed import LocalCluster
+    from distributed import Client, LocalCluster
 
     from flows.curate import curate
     from flows.runners import make_task_runner
@@ -26,9 +35,13 @@ def test_dask_cluster_gives_the_same_manifests_as_threads(tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         runner = make_task_runner("dask", dask_address=cluster.scheduler_address)
         curate.with_options(task_runner=runner)(str(source), str(tmp_path / "dask"), overrides=RECIPE)
-        # Both workers did work: each recording's render ran on one of them.
-        assert len(cluster.scheduler.workers) == 2
-    for name in MANIFESTS:
+        with Client(cluster) as client:
+            executed = client.run(executed_task_names)
+    # Both workers did work (the three inspections, submitted at once, start on both idle workers), and each
+    # recording's render ran exactly once, on one of them.
+    assert len(executed) == 2 and all(executed.values()), executed
+    assert sum(names.count("render_recording_task") for names in executed.values()) == 3, executed
+    for name in MANIFEST_NAMES:
         ours = (tmp_path / "dask" / "manifests" / f"{name}.parquet").read_bytes()
         assert ours == (tmp_path / "threads" / "manifests" / f"{name}.parquet").read_bytes(), name
 

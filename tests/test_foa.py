@@ -48,7 +48,7 @@ def test_rotated_plane_wave_is_the_plane_wave_at_the_relative_direction(azimuth_
     rel_az, rel_el = relative_angles_deg(azimuth_deg, elevation_deg, view_az, view_el)
     np.testing.assert_allclose(rotated, encode_plane_wave(signal, rel_az, rel_el), atol=1e-12)
     if view_el == 0:
-        # The closed form of conventions.md: an event at φ then sits at φ − φ0.
+        # The closed form of docs/conventions.md ("Rotating the FOA to a view"): an event at φ then sits at φ − φ0.
         np.testing.assert_allclose(
             rotated, encode_plane_wave(signal, azimuth_deg - view_az, elevation_deg), atol=1e-12
         )

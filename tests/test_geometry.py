@@ -1,4 +1,4 @@
-"""Spatial conventions: directions, view rotation, pinhole projection (conventions.md, checked numerically)."""
+"""Spatial conventions: directions, view rotation, pinhole projection (docs/conventions.md, checked numerically)."""
 
 import numpy as np
 import pytest

@@ -34,7 +34,7 @@ def centroid_px(image: np.ndarray) -> tuple[float, float]:
 
 
 def v360(frame: np.ndarray, view_az: float, view_el: float) -> np.ndarray:
-    """ffmpeg's v360 crop with the conventions.md mapping: yaw = −view_azimuth, pitch = +view_elevation."""
+    """ffmpeg's v360 crop with the docs/conventions.md mapping: yaw = −view_azimuth, pitch = +view_elevation."""
     vf = (
         f"v360=input=e:output=flat:h_fov={H_FOV}:v_fov={V_FOV}:yaw={-view_az}:pitch={view_el}"
         f":w={W_PX}:h={H_PX}:interp=linear"

@@ -17,11 +17,11 @@ import soundfile as sf
 
 from curation.media import iter_video_frames
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
+from tests.helpers import MANIFEST_NAMES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
 RECIPE = ["view_azimuths_deg=[0, 45, 90, 135, 180, 225, 270, 315]", "min_onscreen_frames=10"]
-MANIFESTS = ("recordings", "clips", "events", "rejects")
 CLIP_DIRS = ("video_dev", "audio_dev", "metadata_dev", "video_eval", "audio_eval", "metadata_eval")
 
 
@@ -41,7 +41,7 @@ def run_cli(source: Path, out: Path, overrides=RECIPE, kill_when=None, timeout_s
         args += ["--set", override]
     env = {**os.environ, "PREFECT_API_URL": API_URL["url"]}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            cwd=Path(__file__).resolve().parents[1], env=env)
+                            cwd=PROJECT_ROOT, env=env)
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None:
         if kill_when is not None and kill_when(out):
@@ -74,7 +74,7 @@ def assert_nothing_looks_complete_but_isnt(out: Path) -> None:
                 assert len(list(iter_video_frames(path, 256, 256))) == 20, path
             elif path.suffix == ".wav":
                 assert sf.info(path).frames == 80000, path
-    for name in MANIFESTS:
+    for name in MANIFEST_NAMES:
         path = out / "manifests" / f"{name}.parquet"
         if path.exists():
             pq.read_table(path)
@@ -110,7 +110,7 @@ def test_a_killed_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(source, 
             assert_nothing_looks_complete_but_isnt(out)
     assert len(killed_at) >= 2, f"the run finished before the kill points were reached: {killed_at}"
     run_cli(source, out)
-    for name in MANIFESTS:
+    for name in MANIFEST_NAMES:
         assert (out / "manifests" / f"{name}.parquet").read_bytes() == \
             (reference / "manifests" / f"{name}.parquet").read_bytes(), name
     assert clip_files(out) == clip_files(reference)
@@ -121,10 +121,10 @@ def test_a_finished_run_is_not_redone(source, reference, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(reference, out)
     before = mtimes(out)
-    manifests_before = {n: (out / "manifests" / f"{n}.parquet").read_bytes() for n in MANIFESTS}
+    manifests_before = {n: (out / "manifests" / f"{n}.parquet").read_bytes() for n in MANIFEST_NAMES}
     run_cli(source, out)
     assert mtimes(out) == before, "a rerun with the same inputs and recipe rendered again"
-    for name in MANIFESTS:
+    for name in MANIFEST_NAMES:
         assert (out / "manifests" / f"{name}.parquet").read_bytes() == manifests_before[name], name
 
 

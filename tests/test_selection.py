@@ -1,27 +1,18 @@
 """The selection rule, vectorised, against a clip-by-clip reference implementation."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame, vertical_fov_deg
-from curation.selection import (
-    EventTrack,
-    View,
-    onscreen_frame_flags,
-    project_events,
-    select_windows,
-    window_counts,
-    window_starts,
-)
+from curation.selection import EventTrack, View, onscreen_frame_flags, project_events
+from curation.selection import select_windows, window_counts, window_starts
+from tests.helpers import starss22_sample
 
 H_FOV, W_PX, H_PX = 100.0, 256, 144
 V_FOV = vertical_fov_deg(H_FOV, W_PX, H_PX)
 CLASS_MAP = {0: "speech", 1: "speech", 9: "instrument"}
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "starss22-metadata-sample"
 
 
 class Row:
@@ -109,13 +100,12 @@ def test_max_views_per_window_keeps_the_best_with_ties_in_recipe_order():
 
 
 def test_real_starss22_files_select_reasonable_clips():
-    if not SHARED.is_dir():
-        pytest.skip(f"real STARSS22 annotations not found at {SHARED} (../shared is absent in a user's clone)")
+    sample = starss22_sample()
     from data_contracts.annotations import read_annotations
 
     views = [View(float(a)) for a in range(0, 360, 10)]
     total_kept = 0
-    for path in sorted(SHARED.rglob("*.csv")):
+    for path in sorted(sample.rglob("*.csv")):
         rows = read_annotations(path)
         track = EventTrack.from_rows(rows)
         n_frames = int(track.frame.max()) + 1

@@ -20,7 +20,7 @@ from curation.geometry import (
     to_view_frame,
     vertical_fov_deg,
 )
-from curation.media import iter_video_frames, probe_video
+from curation.media import iter_video_frames, probe_media
 from curation.synthetic.sprites import Sprite, person_sprites, player_sprite, shape_sprite, ultralytics_assets_dir
 from curation.synthetic.generator import (
     INSTRUMENT_CLASS_ID,
@@ -40,7 +40,7 @@ from curation.synthetic.generator import (
     write_synthetic_dataset,
 )
 from data_contracts.annotations import AnnotationRow, read_annotations
-from tests.conftest import ARTIFACTS, SHARED_ANNOTATIONS
+from tests.helpers import ARTIFACTS, starss22_sample
 
 RATE_HZ = 24000
 FRAME_SAMPLES = RATE_HZ // 10
@@ -502,7 +502,7 @@ def test_written_mp4_decodes_at_the_requested_size_rate_and_duration(dataset):
     root, _ = dataset
     for (split, folder), stem in EXPECTED_STEMS.items():
         path = root / f"video_{split}" / folder / f"{stem}.mp4"
-        info = probe_video(path)
+        info = probe_media(path)
         assert (info.width_px, info.height_px) == (SMALL.width_px, SMALL.height_px)
         assert info.fps == pytest.approx(float(SMALL.fps))
         assert info.duration_s == pytest.approx(SMALL.duration_s, abs=1.5 / float(SMALL.fps))
@@ -583,10 +583,7 @@ def test_config_rejects_odd_sizes_and_bad_durations():
 
 
 def real_csv() -> Path:
-    path = SHARED_ANNOTATIONS / "dev-train-sony" / "fold3_room21_mix001.csv"
-    if not path.is_file():
-        pytest.skip(f"real STARSS22 annotations not found at {SHARED_ANNOTATIONS} (../shared is absent here)")
-    return path
+    return starss22_sample() / "dev-train-sony" / "fold3_room21_mix001.csv"
 
 
 def test_annotation_driven_mode_follows_real_trajectories(tmp_path):

@@ -13,38 +13,38 @@ take minutes on a CPU, so verification and evaluation run on a seeded random sam
 on all of them.
 """
 
+import dataclasses
 import json
-import shutil
-import subprocess
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from curation.media import ffmpeg_exe
-from curation.synthetic.generator import SynthConfig, synthetic_events, write_synthetic_dataset
+from curation.synthetic.generator import synthetic_events, write_synthetic_dataset
 from data_contracts.annotations import write_annotations_csv
 from data_contracts.manifests import DETECTIONS_SCHEMA, validate_manifests
 from data_contracts.recipe import load_recipe
 from flows.cli import main
 from tasks.curate_recording import RecordingOutput
 from tasks.report import VERIFICATION_RATE, read_summary_rows
-from tests.conftest import ARTIFACTS
-from tests.test_detect import fall_detection_weights
+from tests.helpers import (
+    E2E_SYNTH,
+    ARTIFACTS,
+    DETECTOR_OPTIONS,
+    DETECTOR_OVERRIDES,
+    VIEWS_EVERY_30_DEG,
+    evaluation_copies,
+    fall_detection_weights,
+    sample_copy,
+)
 
 pytestmark = pytest.mark.slow
 
-# As in test_curate_e2e.py: 20 fps puts a source frame on every 4 fps clip frame. Seed 9: in 8 s its two evaluation
-# recordings hold every kind of source (talkers, an instrument, a telephone, footsteps); other seeds' may hold talkers
-# only, as short recordings of sources taking turns can.
-SYNTH = SynthConfig(n_recordings=3, duration_s=8.0, seed=9, width_px=960, height_px=480, fps=Fraction(20))
-# Views every 30°: talkers still appear at many positions across the picture, at a third of the clips.
-VIEWS = "view_azimuths_deg=[0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330]"
-DETECTOR = ["--set", "detector_person_classes=null", "--set", "detector_image_size_px=416"]
+# Seed 9: in 8 s its two evaluation recordings hold every kind of source (talkers, an instrument, a telephone,
+# footsteps); other seeds' may hold talkers only, as short recordings of sources taking turns can.
+SYNTH = dataclasses.replace(E2E_SYNTH, seed=9)
 VERIFY_SAMPLE = 10
 EVALUATE_SAMPLE = 8
 
@@ -73,34 +73,8 @@ def curated(source, tmp_path_factory) -> Path:
     from flows.curate import curate
 
     out = tmp_path_factory.mktemp("out")
-    curate(str(source), str(out), overrides=[VIEWS])
+    curate(str(source), str(out), overrides=[VIEWS_EVERY_30_DEG])
     return out
-
-
-def sample(items: list, n: int) -> list:
-    """n items drawn at random without replacement (seeded), in their original order: every view and start time
-    has its chance, where every k-th item of a sorted list can land on one view only."""
-    return [items[i] for i in sorted(np.random.default_rng(0).choice(len(items), size=n, replace=False))]
-
-
-def sample_copy(out: Path, copy: Path, n_clips: int) -> Path:
-    """A curated output holding a sample of n_clips clips of `out` (manifests filtered, media copied)."""
-    clips = pq.read_table(out / "manifests" / "clips.parquet")
-    kept = clips.take(sample(list(range(clips.num_rows)), n_clips))
-    ids = kept.column("clip_id")
-    (copy / "manifests").mkdir(parents=True)
-    for name in ("recordings", "rejects"):
-        shutil.copy(out / "manifests" / f"{name}.parquet", copy / "manifests" / f"{name}.parquet")
-    pq.write_table(kept, copy / "manifests" / "clips.parquet")
-    events = pq.read_table(out / "manifests" / "events.parquet")
-    pq.write_table(events.filter(pc.is_in(events.column("clip_id"), value_set=ids)),
-                   copy / "manifests" / "events.parquet")
-    for rel in kept.select(["video_path", "audio_path", "metadata_path"]).to_pylist():
-        for path in rel.values():
-            (copy / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(out / path, copy / path)
-    shutil.copytree(out / "report", copy / "report", ignore=shutil.ignore_patterns("audit", "*.html"))
-    return copy
 
 
 def record(name: str, figures: dict) -> None:
@@ -114,7 +88,7 @@ def record(name: str, figures: dict) -> None:
 
 def test_verification_confirms_at_least_90_percent_of_onscreen_speech_events(curated, tmp_path, capsys):
     copy = sample_copy(curated, tmp_path / "sample", VERIFY_SAMPLE)
-    assert main(["verify", str(copy), "--weights", fall_detection_weights(), *DETECTOR]) == 0
+    assert main(["verify", str(copy), "--weights", fall_detection_weights(), *DETECTOR_OPTIONS]) == 0
     printed = capsys.readouterr().out
     tables = {name: pq.read_table(copy / "manifests" / f"{name}.parquet")
               for name in ("recordings", "clips", "events", "rejects", "detections")}
@@ -143,49 +117,21 @@ def test_the_task_verifies_one_rendered_recording(curated, tmp_path):
     output = RecordingOutput(recording_id, 0, 0, mine,
                              events.filter(pc.is_in(events.column("clip_id"), value_set=mine.column("clip_id"))),
                              (), {"audio": 1.0})
-    recipe = load_recipe(overrides=[VIEWS, "verify=true", f"detector_weights={fall_detection_weights()}",
-                                    "detector_person_classes=null", "detector_image_size_px=416"])
-    verified, detections, rejects = verify_recording(output, str(curated), recipe)
+    recipe = load_recipe(overrides=[VIEWS_EVERY_30_DEG, "verify=true", f"detector_weights={fall_detection_weights()}",
+                                    *DETECTOR_OVERRIDES])
+    result = verify_recording(output, str(curated), recipe)
+    detections, verified = result.detections, result.output
     assert isinstance(detections, pa.Table) and detections.schema.equals(DETECTIONS_SCHEMA, check_metadata=False)
     assert set(detections.column("clip_id").to_pylist()) <= set(mine.column("clip_id").to_pylist())
-    assert rejects == [] and verified.clips.num_rows == 2 and verified.seconds["verify"] > 0
+    assert result.rejects == [] and verified.clips.num_rows == 2 and verified.seconds["verify"] > 0
     assert verified.events.column("visually_confirmed").null_count < verified.events.num_rows
 
 
 def evaluate(folder: Path, tmp_path: Path) -> dict:
     result_path = tmp_path / f"{folder.name}.json"
-    assert main(["evaluate", str(folder), "--weights", fall_detection_weights(), *DETECTOR,
+    assert main(["evaluate", str(folder), "--weights", fall_detection_weights(), *DETECTOR_OPTIONS,
                  "--json", str(result_path)]) == 0
     return json.loads(result_path.read_text())
-
-
-def ffmpeg_copies(videos: list[Path], folder: Path, arguments: list[str]) -> Path:
-    folder.mkdir()
-    for video in videos:
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(video),
-                        *arguments, str(folder / video.name)], check=True)
-    return folder
-
-
-# The copies evaluate must score clearly lower, and the ffmpeg arguments that make them: the stereo channels
-# swapped (video stream copied), the picture mirrored (audio copied).
-COPIES = {
-    "swapped": ["-c:v", "copy", "-af", "pan=stereo|c0=c1|c1=c0", "-c:a", "aac", "-ar", "16000"],
-    "mirrored": ["-vf", "hflip", "-c:v", "libx264", "-crf", "18", "-c:a", "copy"],
-}
-
-
-def evaluation_copies(curated: Path, folder: Path, n_clips: int) -> dict[str, Path]:
-    """A seeded sample of the curated evaluation split (symlinks, "ground_truth") and its COPIES, one folder each."""
-    listed = (curated / "splits" / "evaluation.txt").read_text().split()
-    videos = [curated / rel for rel in sample(listed, min(n_clips, len(listed)))]
-    copies = {"ground_truth": folder / "ground_truth"}
-    copies["ground_truth"].mkdir(parents=True)
-    for video in videos:
-        (copies["ground_truth"] / video.name).symlink_to(video)
-    for name, arguments in COPIES.items():
-        copies[name] = ffmpeg_copies(videos, folder / name, arguments)
-    return copies
 
 
 def test_evaluate_scores_ground_truth_high_and_swapped_or_mirrored_copies_clearly_lower(curated, tmp_path, capsys):

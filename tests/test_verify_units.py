@@ -36,7 +36,9 @@ RECORDING_ID = "fold5_room92_mix001"
 TALKER_X_PX = {"left": 100.0, "right": 200.0}
 
 
-def stub_detect(frames: np.ndarray) -> Detections:
+def stub_detect(frames: np.ndarray, content_box_px: tuple[int, int, int, int]) -> Detections:
+    # The 256x144 picture letterboxed into the recipe's 256x256 frames.
+    assert content_box_px == (0, 56, 256, 144)
     n = len(frames)
     return Detections(np.arange(n), np.array(["person"] * n, dtype=object), np.full(n, 0.8), np.full(n, 90.0),
                       np.full(n, 30.0), np.full(n, 110.0), np.full(n, 120.0))
@@ -122,12 +124,22 @@ def test_clips_below_min_visual_confirmation_become_rejects(tmp_path):
                        rows_to_table(verified.rejects, REJECTS_SCHEMA), verified.detections)
 
 
-def test_the_task_leaves_the_output_alone_when_the_recipe_does_not_verify(tmp_path):
-    recipe = Recipe()
+def test_the_task_returns_the_verified_output_and_deletes_rejected_clip_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
+    recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
     _, clips, events = build_output(tmp_path, recipe)
     output = RecordingOutput(RECORDING_ID, 36, 2, clips, events, (), {"audio": 1.0})
-    returned, detections, rejects = verify_recording.fn(output, str(tmp_path), recipe)
-    assert returned is output and rejects == [] and detections.schema == DETECTIONS_SCHEMA and not detections.num_rows
+    # A plain call, outside any Prefect run: the task logs to a standard logger.
+    verified = verify_recording.fn(output, str(tmp_path), recipe)
+    left, right = clips.column("clip_id").to_pylist()
+    assert verified.output.clips.column("clip_id").to_pylist() == [left]
+    returned = verified.output
+    assert (returned.recording_id, returned.n_candidates, returned.rejects) == (RECORDING_ID, 36, ())
+    assert verified.output.seconds["audio"] == 1.0 and verified.output.seconds["verify"] > 0
+    assert set(verified.detections.column("clip_id").to_pylist()) == {left}
+    assert [(r.stage, r.clip_id, r.reason) for r in verified.rejects] == [(STAGE, right, REASON)]
+    right_paths = clips.select(["video_path", "audio_path", "metadata_path"]).slice(1).to_pylist()[0].values()
+    assert not any((tmp_path / rel).exists() for rel in right_paths)
 
 
 def test_verify_command_rewrites_a_finished_output(tmp_path, monkeypatch):
