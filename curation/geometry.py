@@ -1,4 +1,4 @@
-"""The one module that owns the spatial conventions (see ../shared/docs/conventions.md).
+"""The one module that owns the spatial conventions (see docs/conventions.md).
 
 World directions follow STARSS: azimuth counter-clockwise positive (+90° = left), elevation up positive, unit
 vector x = cos θ cos φ (front), y = cos θ sin φ (left), z = sin θ (up).

@@ -13,7 +13,6 @@ naming each file that differs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,17 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tasks.discover import sha256_file
+
 REPO = Path(__file__).resolve().parents[1]
 # Written with run-dependent content (timings, absolute paths in the audit page); not part of the dataset.
 SKIPPED_DIRS = ("report", ".ledger")
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree_digests(root: Path) -> dict[str, str]:
@@ -40,7 +33,7 @@ def tree_digests(root: Path) -> dict[str, str]:
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if path.is_file() and relative.parts[0] not in SKIPPED_DIRS:
-            digests[relative.as_posix()] = _digest(path)
+            digests[relative.as_posix()] = sha256_file(path)
     return digests
 
 
