@@ -7,12 +7,14 @@ directly in `foa_eval/` (no sub-folder): their source folder is then the set nam
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-__all__ = ["SourceRecording", "DiscoveryProblem", "MODALITIES", "list_source_files", "pair_source_files"]
+__all__ = ["SourceRecording", "DiscoveryProblem", "MODALITIES", "list_source_files", "pair_source_files",
+           "folder_problem"]
 
 # Top-level folder prefix → (modality, file suffix). `mic_*` (tetrahedral mic format) is not used: SAVGBench
 # rotates the FOA format.
@@ -92,3 +94,28 @@ def pair_source_files(relative_paths: Iterable[str]) -> tuple[list[SourceRecordi
             continue
         recordings.append(SourceRecording(stem, source_folder, files["audio"], files["video"], files["metadata"]))
     return recordings, problems
+
+
+def folder_problem(source_dir: Path, output_dir: Path) -> str | None:
+    """Why a curate run from source_dir into output_dir cannot start, in one line naming the path; None if it can.
+
+    Refused: a source folder that is missing, not a folder or holds no STARSS-style files (`foa_*/`, `video_*/`,
+    `metadata_*/`); an output folder that is the source folder or inside it (its clip folders `video_dev/`, … would
+    be discovered as sources on the next run); an output folder that cannot be created or written.
+    """
+    source, output = Path(source_dir).resolve(), Path(output_dir).resolve()
+    if not source.exists():
+        return f"{source_dir}: source folder does not exist"
+    if not source.is_dir():
+        return f"{source_dir}: source is not a folder"
+    if not list_source_files(source):
+        return (f"{source_dir}: no STARSS-style files under it (expected foa_dev/…/*.wav, video_dev/…/*.mp4, "
+                f"metadata_dev/…/*.csv)")
+    if output == source or source in output.parents:
+        return f"{output_dir}: output folder is inside the source folder {source_dir}"
+    existing = next(p for p in (output, *output.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{output_dir}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{output_dir}: cannot write to {existing}"
+    return None

@@ -49,7 +49,8 @@ def _run_synth(args) -> int:
 
 
 def _add_curate(sub) -> None:
-    p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT")
+    p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT",
+                       epilog=CURATE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="source root holding foa_dev/, video_dev/, metadata_dev/ (and *_eval/)")
     p.add_argument("out", type=Path, help="output root for clips, manifests/, splits/ and report/")
     p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the SAVGBench recipe)")
@@ -63,7 +64,15 @@ def _add_curate(sub) -> None:
     p.add_argument("--dask-address", default=None, help="connect to this Dask scheduler instead of a local cluster")
 
 
+CURATE_EXIT_CODES = """exit codes:
+  0  the run finished (recordings or clips it refused are rows of manifests/rejects.parquet)
+  1  the run failed (a traceback says where)
+  2  refused before any work, with one line naming the cause: a missing or empty source folder, an output folder
+     inside the source folder or not writable, a bad recipe, detector weights that cannot be had"""
+
+
 def _run_curate(args) -> int:
+    from curation.discover import folder_problem
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
 
@@ -71,6 +80,10 @@ def _run_curate(args) -> int:
         recipe = load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
     except ContractError as exc:
         print(f"savgbench curate: {exc}", file=sys.stderr)
+        return 2
+    problem = folder_problem(args.source, args.out)  # before Prefect starts: nothing to clean up
+    if problem is not None:
+        print(f"savgbench curate: {problem}", file=sys.stderr)
         return 2
     if recipe.verify:
         from curation.metric.detect import DetectorError

@@ -1,4 +1,5 @@
-"""The `savgbench` command line: synth writes a STARSS23 layout; a bad recipe is refused before any work."""
+"""The `savgbench` command line: synth writes a STARSS23 layout; a bad recipe or bad folders are refused before any
+work, with one line and exit code 2."""
 
 from flows.cli import main
 
@@ -23,3 +24,37 @@ def test_curate_refuses_a_bad_recipe_before_any_work(tmp_path, capsys):
     assert not out.exists()
     assert main(["curate", str(tmp_path), str(out), "--set", "no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
+
+
+def test_curate_refuses_bad_folders_before_prefect_starts(tmp_path, capsys):
+    source = tmp_path / "source"
+    main(["synth", str(source), "--recordings", "1", "--duration-s", "1", "--width", "64", "--height", "32",
+          "--fps", "10"])
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("not a folder\n")
+    nope, empty, a_file = tmp_path / "nope", tmp_path / "empty", tmp_path / "a_file"
+    out = tmp_path / "out"
+    cases = {
+        "missing source": ([nope, out], f"{nope}: source folder does not exist"),
+        "empty source": ([empty, out], f"{empty}: no STARSS-style files"),
+        "source is a file": ([a_file, out], f"{a_file}: source is not a folder"),
+        "output is the source": ([source, source], f"{source}: output folder is inside the source folder"),
+        "output inside the source": ([source, source / "out"], f"{source / 'out'}: output folder is inside"),
+        "output under a file": ([source, a_file / "out"], f"{a_file / 'out'}: {a_file} is a file, not a folder"),
+    }
+    for name, (arguments, message) in cases.items():
+        assert main(["curate", *map(str, arguments)]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"savgbench curate: {message}"), (name, err)
+        assert err.count("\n") == 1, (name, err)  # one line, no traceback
+    assert not (tmp_path / "out").exists() and not (source / "out").exists()
+
+
+def test_curate_help_documents_the_exit_codes(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["curate", "--help"])
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "  2  refused before any work" in out
