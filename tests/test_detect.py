@@ -120,8 +120,12 @@ def test_the_commands_fail_with_one_clear_message_and_never_hang(command, tmp_pa
     target = generated if command == "evaluate" else tmp_path / "curated"
     arguments = [command, str(target)]
     if command == "curate":
-        # Before any work: the output folder is never created.
-        arguments = [command, str(generated), str(target), "--set", "verify=true"]
+        # Before any work: the output folder is never created. The source passes the folder check (a STARSS-style
+        # file is there), so the weights are what is refused.
+        source = tmp_path / "source"
+        (source / "foa_dev").mkdir(parents=True)
+        (source / "foa_dev" / "fold1_room1_mix001.wav").write_bytes(b"")
+        arguments = [command, str(source), str(target), "--set", "verify=true"]
     elif command == "verify":
         # The smallest curated output: the manifests of a run that found nothing.
         (target / "manifests").mkdir(parents=True)
