@@ -1,4 +1,5 @@
-"""The audit report: `<output>/report/index.html` (see `curation.audit.page`), linked from the run as a markdown artifact."""
+"""The audit report: `<output>/report/index.html` (see `curation.audit.page`), linked from the run as a markdown
+artifact."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Visual verification of onscreen speech labels: a person detector on every frame of every kept clip.
 
 Each onscreen speech event gets `visually_confirmed` by the Spatial AV-Align rule with its annotated x instead of
-an estimated one (`curation.metric.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the boxes
-go to `manifests/detections.parquet`. With the recipe's `min_visual_confirmation`, clips below it are rejected
+an estimated one (`curation.metric.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the
+boxes go to `manifests/detections.parquet`. With the recipe's `min_visual_confirmation`, clips below it are rejected
 (stage "verify", reason "not_visually_confirmed") and their files removed, as the render stage does.
 
 Two entry points share `verify_clips`: the `verify_recording` task (in the curate flow, between rendering and the

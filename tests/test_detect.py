@@ -23,8 +23,8 @@ from curation.synthetic.sprites import ultralytics_assets_dir
 from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RECORDINGS_SCHEMA, REJECTS_SCHEMA
 from tests.helpers import PROJECT_ROOT, fall_detection_weights
 
-# People in the photos, (x0, y0, x1, y1) in image pixels: the two bus passengers measured for curation.synthetic.sprites, the
-# man cut by the bus photo's right edge, and the two men of zidane.jpg.
+# People in the photos, (x0, y0, x1, y1) in image pixels: the two bus passengers measured for
+# curation.synthetic.sprites, the man cut by the bus photo's right edge, and the two men of zidane.jpg.
 BUS_PEOPLE = {"beige coat": (48, 394, 246, 906), "black coat": (221, 401, 347, 863), "right edge": (660, 300, 810, 880)}
 ZIDANE_PEOPLE = {"zidane": (118, 198, 1000, 720), "ancelotti": (748, 36, 1146, 720)}
 

@@ -140,7 +140,8 @@ def test_cli_writes_per_clip_parquet_and_pooled_json(tmp_path, capsys, clips, mo
     stub = StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10)
     # The CLI's detector, replaced by the stub: the real one is tested in test_detect and the slow end-to-end test.
     monkeypatch.setattr(curation.metric.detect, "cached_detector", lambda *args: "detector")
-    monkeypatch.setattr(curation.metric.detect, "detect_people", lambda detector, frames, box, threshold: stub(frames, box))
+    monkeypatch.setattr(curation.metric.detect, "detect_people",
+                        lambda detector, frames, box, threshold: stub(frames, box))
     assert main(["evaluate", str(folder), "--json", str(tmp_path / "result.json")]) == 0
     out = capsys.readouterr().out
     assert "pooled over 2 clips" in out

@@ -3,8 +3,8 @@ localiser per 100 ms frame, and the metric's rule between them (`curation.metric
 
 A generated clip is an mp4 with stereo audio, 256×256 letterboxed (the 256×144 picture between black bars) or the
 bare 256×144 picture, at any frame rate of at least 4 fps; other sizes of the same shapes are scaled to them. The
-localisations come from the training-free mid-side localiser (`curation.metric.localize`) or from an external localiser's
-per-clip CSV (`frame,class,x` at 10 fps, x in pixels of the 256-px-wide picture), as the authors' code reads them.
+localisations come from the training-free mid-side localiser (`curation.metric.localize`) or from an external
+localiser's per-clip CSV (`frame,class,x` at 10 fps, x in pixels of the 256-px-wide picture), as the authors' code reads them.
 Only localisations inside the picture (0 ≤ x ≤ 256) are scored: off the picture there is no box to look for.
 """
 

@@ -258,8 +258,8 @@ def synthetic_events(duration_s: float, seed: int, recording_index: int = 0) -> 
     (class 9) played in long phrases from a nearly fixed place; sometimes a second talker. These take turns
     (`_take_turns`), the first talker first, with short pauses or overlaps between turns; sometimes another class
     (telephone, bell, footsteps, clapping, ...) sounds in short events of its own. About a fifth of the label frames
-    have two or more sources at once (28 % in the STARSS22 development annotations). Angles are integer degrees, azimuth in [-180, 180];
-    distances 100–400 cm.
+    have two or more sources at once (28 % in the STARSS22 development annotations). Angles are integer degrees,
+    azimuth in [-180, 180]; distances 100–400 cm.
     """
     rng = np.random.default_rng([seed, recording_index, 0])
     n_frames = n_label_frames(duration_s)
