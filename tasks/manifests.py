@@ -64,17 +64,22 @@ def write_manifests(output_dir: str, recordings, outputs, rejects, detections=No
     with StagedFiles() as staged:
         written = {name: str(path) for name, path in write_split_lists(out, tables["clips"], staged).items()}
         if detection_table is not None:
-            pq.write_table(detection_table, staged.stage(detections_path), compression="zstd")
+            stage_parquet(staged, detections_path, detection_table)
             written["detections"] = str(detections_path)
         for name, table in tables.items():
             path = out / "manifests" / f"{name}.parquet"
-            pq.write_table(table, staged.stage(path), compression="zstd")
+            stage_parquet(staged, path, table)
             written[name] = str(path)
         if detection_table is None:
             # Only once every new file is written, before any is renamed into place.
             detections_path.unlink(missing_ok=True)
     run_logger(__name__).info("manifests: %s", ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items()))
     return written
+
+
+def stage_parquet(staged: StagedFiles, path: Path, table: pa.Table) -> None:
+    """Stage `table` as the Parquet file `path`, with the one compression every manifest is written with (zstd)."""
+    pq.write_table(table, staged.stage(path), compression="zstd")
 
 
 def write_split_lists(output_dir: Path, clips: pa.Table, staged: StagedFiles) -> dict[str, Path]:

@@ -45,7 +45,7 @@ from data_contracts.manifests import (
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
 from tasks.curate_recording import RecordingOutput
-from tasks.manifests import write_split_lists
+from tasks.manifests import stage_parquet, write_split_lists
 from tasks.report import refresh_summary
 
 __all__ = ["VerifiedClips", "VerifiedRecording", "verify_clips", "verify_recording", "verify_output_dir",
@@ -263,7 +263,7 @@ def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, wei
         write_split_lists(out, verified.clips, staged)
         for name, table in (("clips", verified.clips), ("events", verified.events), ("rejects", rejects),
                             ("detections", verified.detections)):
-            pq.write_table(table, staged.stage(manifests / f"{name}.parquet"), compression="zstd")
+            stage_parquet(staged, manifests / f"{name}.parquet", table)
     # Only now that no manifest lists them: an interruption before this leaves files behind, never a dangling entry.
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)
