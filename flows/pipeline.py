@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 from prefect import Task
 
+from curation.discover import folder_problem
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
 from tasks.audit import audit
@@ -120,6 +121,9 @@ def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskC
     back; verification (only when `recipe.verify`: otherwise no such task runs at all) follows each render.
     """
     logger = run_logger(__name__)
+    problem = folder_problem(Path(source_dir), Path(output_dir))
+    if problem is not None:  # `savgbench curate` refuses this before Prefect starts; a deployment run gets it here
+        raise ValueError(problem)
     source_dir, output_dir = str(Path(source_dir).resolve()), str(Path(output_dir).resolve())
     logger.info("recipe %s: %d views, window %d frames, hop %d", recipe.recipe_hash,
                 len(recipe.view_azimuths_deg) * len(recipe.view_elevations_deg), recipe.window_frames,

@@ -91,8 +91,6 @@ def discover(source_dir: str, recipe: Recipe) -> Discovery:
     """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows."""
     logger = run_logger(__name__)
     root = Path(source_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"source folder {root} does not exist")
     sources, problems = pair_source_files(list_source_files(root))
     rejected_rows, rejects = [], []
     for problem in problems:

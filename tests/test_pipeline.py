@@ -3,6 +3,7 @@ and the plain task caller (task functions called directly, a thread pool for sub
 per-recording outputs add up to the run's rejects, recordings statuses, stage seconds and pair counts."""
 
 import logging
+import re
 from fractions import Fraction
 
 import pytest
@@ -107,3 +108,19 @@ def test_the_flow_and_the_plain_caller_write_the_same_files(tmp_path):
               if "seconds:" not in line]
     assert funnel == [line for line in (plain_out / "report" / "summary.md").read_text().splitlines()
                       if "seconds:" not in line]
+
+
+def test_the_body_refuses_an_output_folder_inside_the_source_before_any_task(tmp_path):
+    # What a deployment run meets (it does not go through the CLI's own check): refused before discovery, nothing
+    # written. An output folder inside the source would have its video_dev/ discovered as sources next time.
+    from flows.pipeline import PlainTaskCaller, run_curation
+
+    source = tmp_path / "source"
+    (source / "foa_dev").mkdir(parents=True)
+    (source / "foa_dev" / "fold1_room1_mix001.wav").write_bytes(b"")
+    with PlainTaskCaller(1) as caller:
+        with pytest.raises(ValueError, match="^" + re.escape(f"{source / 'out'}: output folder is inside the source folder")):
+            run_curation(str(source), str(source / "out"), load_recipe(), caller)
+        with pytest.raises(ValueError, match="^" + re.escape(f"{tmp_path / 'nope'}: source folder does not exist")):
+            run_curation(str(tmp_path / "nope"), str(tmp_path / "out"), load_recipe(), caller)
+    assert not (source / "out").exists() and not (tmp_path / "out").exists()
