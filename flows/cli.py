@@ -179,7 +179,6 @@ def _add_evaluate(sub) -> None:
 
 def _run_evaluate(args) -> int:
     import json
-    import os
 
     import pyarrow.parquet as pq
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from data_contracts import (
     ANNOTATION_SCHEMA,
     AnnotationRow,
-    ContractError,
     DuplicateAnnotationWarning,
     annotations_to_table,
     parse_annotations,
