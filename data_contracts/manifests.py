@@ -54,9 +54,16 @@ STATUSES = ("ok", "rejected")
 class RecordingRow:
     """One source recording found by discovery.
 
-    Paths are as found, relative to the source root. ``duration_s`` is the audio duration in seconds.
+    Paths are as found, relative to the source root. ``duration_s`` is the length in seconds the recording is
+    curated over: the common length of its audio and video (the audio's length when the video was not looked at).
     ``split`` is None when the recording matched no split rule; ``reason`` says why a rejected recording was
     rejected (a short code, also in the rejects table).
+
+    Set once the video was inspected (None before): ``video_start_s``, the first video frame's timestamp relative
+    to the audio's t = 0 (earlier grid ticks show that first frame); ``video_gaps``, the number of holes between
+    consecutive frame timestamps longer than 1.5 frame periods (each filled with the frame before it);
+    ``trimmed_s``, the seconds of the longer of audio and video left out of the common length;
+    ``annotation_rows_dropped``, annotation rows past the common length, ignored.
     """
 
     recording_id: str
@@ -72,6 +79,10 @@ class RecordingRow:
     video_sha256: str | None
     metadata_sha256: str | None
     recipe_hash: str
+    video_start_s: float | None = None
+    video_gaps: int | None = None
+    trimmed_s: float | None = None
+    annotation_rows_dropped: int | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,10 @@ RECORDINGS_SCHEMA = named_schema(
         pa.field("video_sha256", pa.string(), nullable=True),
         pa.field("metadata_sha256", pa.string(), nullable=True),
         pa.field("recipe_hash", pa.string(), nullable=False),
+        pa.field("video_start_s", pa.float64(), nullable=True),
+        pa.field("video_gaps", pa.int32(), nullable=True),
+        pa.field("trimmed_s", pa.float64(), nullable=True),
+        pa.field("annotation_rows_dropped", pa.int32(), nullable=True),
     ],
 )
 
@@ -346,6 +361,8 @@ def validate_recordings(table: pa.Table) -> None:
     _check_in(name, table, "split", SPLITS)
     _check_in(name, table, "status", STATUSES)
     _check_positive(name, table, "duration_s")
+    for column in ("video_gaps", "trimmed_s", "annotation_rows_dropped"):
+        _check_range(name, table, column, 0, math.inf)
     for column in ("audio_sha256", "video_sha256", "metadata_sha256"):
         _check_pattern(name, table, column, _SHA256, "is not a lowercase hex sha256")
     ok = pc.equal(pc.cast(table.column("status"), pa.string()), "ok")

@@ -44,6 +44,11 @@ class Recipe:
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
         max_views_per_window: keep at most this many views per window (None: no limit).
         clip_peak_limit: a clip whose stereo peak (full scale = 1) exceeds this is rejected as clipped.
+        max_av_mismatch_s: audio and video whose lengths differ by at most this many seconds are curated over
+            their common length (the rest is trimmed, counted in recordings.trimmed_s); beyond it the recording is
+            rejected (duration_mismatch).
+        max_video_gap_s: a recording whose video has a hole longer than this many seconds (between two frames'
+            timestamps, or before the first frame) is rejected (video_gaps); shorter holes show the previous frame.
         split_rules: (split, glob patterns) pairs matched against a recording's source folder.
         verify: run the visual verification stage (a person detector on every frame of every kept clip).
         detector_weights: ultralytics model file or name for verification (a name such as "yolo11n.pt" is fetched
@@ -76,6 +81,8 @@ class Recipe:
     min_onscreen_frames: int = 40
     max_views_per_window: int | None = None
     clip_peak_limit: float = 0.9999
+    max_av_mismatch_s: float = 1.0
+    max_video_gap_s: float = 1.0
     split_rules: tuple[tuple[str, tuple[str, ...]], ...] = (("generation", ("dev-*",)), ("evaluation", ("eval*",)))
     verify: bool = False
     detector_weights: str = "yolo11n.pt"
@@ -192,7 +199,8 @@ _POSITIVE_INT_KEYS = (
     "audio_rate",
 )
 _INT_KEYS = (*_POSITIVE_INT_KEYS, "min_onscreen_frames", "detector_image_size_px")
-_FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit", "detector_score_threshold")
+_FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
+               "detector_score_threshold")
 _ANGLE_LIST_KEYS = ("view_azimuths_deg", "view_elevations_deg")
 
 
@@ -373,6 +381,9 @@ def _validate(recipe: Recipe) -> None:
         fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz")
     if not 0 < recipe.clip_peak_limit <= 1:
         fail("clip_peak_limit", "must be in (0, 1] (full scale = 1)")
+    for key in ("max_av_mismatch_s", "max_video_gap_s"):
+        if not 0 <= getattr(recipe, key) < math.inf:
+            fail(key, "must be a finite number of seconds >= 0")
     if not 0 <= recipe.detector_score_threshold < 1:
         fail("detector_score_threshold", "must be in [0, 1)")
     if recipe.detector_image_size_px <= 0 or recipe.detector_image_size_px % 32:

@@ -252,6 +252,8 @@ CHANGED_FIELDS = {
     "min_onscreen_frames": 30,
     "max_views_per_window": 2,
     "clip_peak_limit": 0.99,
+    "max_av_mismatch_s": 0.5,
+    "max_video_gap_s": 2.0,
     "split_rules": {"generation": ["dev-train-*"], "evaluation": ["eval*"]},
     "verify": True,
     "detector_weights": "yolov8s.pt",
@@ -319,3 +321,10 @@ def test_hash_is_the_same_in_another_interpreter():
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == load_recipe(overrides=["h_fov_deg=90"]).recipe_hash
+
+
+@pytest.mark.parametrize("key", ["max_av_mismatch_s", "max_video_gap_s"])
+@pytest.mark.parametrize("value", [-0.1, float("inf"), float("nan")])
+def test_tolerances_must_be_finite_non_negative_seconds(key, value):
+    with pytest.raises(ContractError, match=key):
+        load_recipe(overrides={key: value})
