@@ -36,6 +36,7 @@ __all__ = [
     "RejectRow",
     "SpatialAvAlignRow",
     "make_clip_id",
+    "recording_id_problem",
     "columns_to_table",
     "rows_to_table",
     "table_to_rows",
@@ -314,6 +315,14 @@ _REASON_CODE = re.compile(r"[a-z][a-z0-9_]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # What make_clip_id accepts as a recording id: no path separators, spaces or leading dot in file names.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def recording_id_problem(recording_id: str) -> str | None:
+    """Why `recording_id` cannot name clip files (None if it can): clip ids, and so file names, start with it."""
+    if _SAFE_ID.fullmatch(recording_id):
+        return None
+    return (f"recording id {recording_id!r} cannot start a file-system-safe clip id: only ASCII letters, digits, "
+            f"'.', '_' and '-', not starting with '.', '_' or '-' ({_SAFE_ID.pattern})")
 
 
 def make_clip_id(recording_id: str, start_frame: int, view_azimuth_deg: float, view_elevation_deg: float) -> str:

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_contracts import CLIPS_SCHEMA, EVENTS_SCHEMA, RECORDINGS_SCHEMA, REJECTS_SCHEMA, ContractError
-from data_contracts import ClipRow, EventRow, RecordingRow, RejectRow, make_clip_id, rows_to_table, table_to_rows
+from data_contracts import (ClipRow, EventRow, RecordingRow, RejectRow, make_clip_id, recording_id_problem, rows_to_table,
+                            table_to_rows)
 from data_contracts import validate_clips, validate_events, validate_manifests, validate_recordings, validate_rejects
 from data_contracts.manifests import DETECTIONS_SCHEMA, DetectionRow, validate_detections
 from tests.helpers import refused
@@ -673,3 +674,17 @@ def test_clip_ids_of_adjacent_views_and_windows_are_distinct():
         for elevation in (-90, -45.5, 0, 45.5, 90)
     }
     assert len(ids) == 2 * 20 * (54 + 3) * 5
+
+
+@pytest.mark.parametrize("recording_id", ["fold3_room21_mix001", "a", "Rec-1.take2"])
+def test_safe_recording_ids_have_no_problem(recording_id):
+    assert recording_id_problem(recording_id) is None
+    make_clip_id(recording_id, 0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("recording_id", ["with space", "café", ".hidden", "-dash", "a/b", ""])
+def test_unsafe_recording_ids_are_named_and_refused_by_make_clip_id(recording_id):
+    problem = recording_id_problem(recording_id)
+    assert problem is not None and repr(recording_id) in problem
+    with pytest.raises(ContractError):
+        make_clip_id(recording_id, 0, 0.0, 0.0)
