@@ -39,6 +39,7 @@ def test_defaults_are_the_savgbench_recipe():
     assert recipe.min_onscreen_frames == 40
     assert recipe.max_views_per_window is None
     assert recipe.clip_peak_limit == 0.9999
+    assert recipe.max_av_mismatch_s == 1.0 and recipe.max_video_gap_s == 1.0
     assert recipe.split_rules_dict() == {"generation": ("dev-*",), "evaluation": ("eval*",)}
 
 
