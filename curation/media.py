@@ -1,13 +1,16 @@
-"""Video and audio I/O through the ffmpeg executable shipped by the `imageio-ffmpeg` wheel (no system ffmpeg).
+"""Video and audio I/O: headers and frame timestamps read with PyAV (`import av`), and decoding and encoding through
+the ffmpeg executable shipped by the `imageio-ffmpeg` wheel (no system ffmpeg).
 
 Command lines are built with ffmpeg-python (`import ffmpeg`) and run by `subprocess` here. Frames are uint8 RGB
 arrays (H, W, 3). Input formats are always named explicitly (`-f rawvideo`, `-f wav`): ffmpeg's prober has mistaken
-valid float WAVs for MPEG-TS on this build.
+valid float WAVs for MPEG-TS on this build. Nothing here can hang on a bad file: PyAV reads time out and an ffmpeg
+that stops sending frames is killed.
 """
 
 from __future__ import annotations
 
-import re
+import itertools
+import select
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import av
 import ffmpeg
 import numpy as np
 
@@ -25,9 +29,15 @@ __all__ = [
     "format_rate",
     "ffmpeg_command",
     "MediaInfo",
-    "parse_media_info",
+    "OPEN_TIMEOUT_S",
+    "READ_TIMEOUT_S",
+    "open_video",
     "probe_media",
+    "VideoTiming",
+    "video_timing",
+    "frame_period_s",
     "rgb_frames_command",
+    "STALL_TIMEOUT_S",
     "iter_video_frames",
     "read_raw_frames",
     "encoder_command",
@@ -67,82 +77,131 @@ def ffmpeg_command(stream, *, overwrite: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What `ffmpeg -i` reports about a media file's first video stream and first audio stream.
+    """What the container says about a media file's first video stream and first audio stream (read with PyAV).
 
-    `fps` is the video's average frame rate as ffmpeg prints it ("29.97 fps" is 29.97), NaN when ffmpeg prints
-    none. Without an audio stream the three audio fields are None; `audio_stream` is ffmpeg's description of it
-    ("aac (LC) (mp4a / 0x6134706D), 16000 Hz, stereo, fltp, 87 kb/s (default)"), `audio_rate_hz` its sample rate
-    and `audio_channels` its channel count when the layout gives one by name ("mono" 1, "stereo" 2,
-    "N channels" N), else None.
+    `fps` is the video's average frame rate (frames over the stream's duration: 29.97002997 for NTSC, lower when
+    frames are missing), NaN when the container gives none. `duration_s` is the container's duration (the longest
+    stream), `start_s` the presentation time of the first video frame (0.0 for most files; NaN when the container
+    does not say). Without an audio stream the three audio fields are None; `audio_stream` describes it in short
+    ("aac 16000 Hz stereo"), `audio_rate_hz` is its sample rate and `audio_channels` its channel count.
     """
 
     width_px: int
     height_px: int
     fps: float
     duration_s: float
+    start_s: float
     audio_stream: str | None
     audio_rate_hz: int | None
     audio_channels: int | None
 
 
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
-_FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
-_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (.*)")
-_AUDIO_RATE = re.compile(r"\b(\d+) Hz\b")
-_AUDIO_LAYOUT = re.compile(r"\b(mono|stereo|\d+ channels)\b")
-_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2}
+# Seconds PyAV may wait for the opening of a file and for each read from it before giving up.
+OPEN_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 60.0
 
 
-def parse_media_info(text: str) -> MediaInfo | None:
-    """A MediaInfo from the text `ffmpeg -i FILE` writes to stderr; None if it shows no video stream with a size
-    or no duration."""
-    video = _VIDEO.search(text)
-    duration = _DURATION.search(text)
-    if video is None or duration is None:
-        return None
-    video_line = text[video.start() : text.find("\n", video.start())]
-    fps_match = _FPS.search(video_line)
-    hours, minutes, seconds = duration.groups()
-    audio = _AUDIO.search(text)
-    audio_stream = audio.group(1).strip() if audio else None
-    rate = _AUDIO_RATE.search(audio_stream) if audio_stream else None
-    layout = _AUDIO_LAYOUT.search(audio_stream) if audio_stream else None
-    channels = None
-    if layout is not None:
-        channels = _LAYOUT_CHANNELS.get(layout.group(1)) or int(layout.group(1).split()[0])
-    return MediaInfo(
-        width_px=int(video.group(1)),
-        height_px=int(video.group(2)),
-        fps=float(fps_match.group(1)) if fps_match else float("nan"),
-        duration_s=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
-        audio_stream=audio_stream,
-        audio_rate_hz=int(rate.group(1)) if rate else None,
-        audio_channels=channels,
-    )
+def open_video(path: str | Path) -> tuple[av.container.InputContainer, av.VideoStream]:
+    """Open `path` with PyAV (open and read timeouts above) and return it with its first video stream. Raises
+    MediaError naming the file if it is missing, unreadable or has no video stream; the caller closes the
+    container."""
+    if not Path(path).is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        container = av.open(str(path), timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: not a readable video ({exc})") from exc
+    if not container.streams.video or not container.streams.video[0].codec_context.width:
+        container.close()
+        raise MediaError(f"{path}: not a readable video (no video stream with a picture size)")
+    return container, container.streams.video[0]
+
+
+def _seconds(value: int | None, time_base: Fraction) -> float:
+    """A timestamp in `time_base` units in seconds; NaN when the container gives none."""
+    return float("nan") if value is None else float(value * time_base)
 
 
 def probe_media(path: str | Path) -> MediaInfo:
-    """Size, frame rate and duration of a video and its audio stream's rate and channels, parsed from `ffmpeg -i`
-    (this build has no ffprobe). Raises MediaError naming the file if it has no readable video stream.
+    """Size, frame rate, duration and first frame time of a video and its audio stream's rate and channels, read
+    from the container's header with PyAV (nothing is decoded). Raises MediaError naming the file if it has no
+    readable video stream."""
+    container, video = open_video(path)
+    with container:
+        if container.duration is None:
+            raise MediaError(f"{path}: not a readable video (no duration)")
+        audio = container.streams.audio[0] if container.streams.audio else None
+        audio_stream = audio_rate_hz = audio_channels = None
+        if audio is not None:
+            audio_rate_hz, audio_channels = audio.codec_context.sample_rate, audio.codec_context.layout.nb_channels
+            audio_stream = f"{audio.codec_context.name} {audio_rate_hz} Hz {audio.codec_context.layout.name}"
+        return MediaInfo(
+            width_px=video.codec_context.width,
+            height_px=video.codec_context.height,
+            fps=float(video.average_rate) if video.average_rate else float("nan"),
+            duration_s=container.duration / av.time_base,
+            start_s=_seconds(video.start_time, video.time_base),
+            audio_stream=audio_stream,
+            audio_rate_hz=audio_rate_hz,
+            audio_channels=audio_channels,
+        )
 
-    The argv is written out: ffmpeg-python builds only commands with an output, and this one has none.
+
+@dataclass(frozen=True)
+class VideoTiming:
+    """When a video's frames are shown, from its packets' presentation timestamps (seconds on the file's timeline,
+    whose 0 is the audio's 0).
+
+    `start_s` is the first frame's time and `end_s` the last frame's time plus one `frame_period_s` (see
+    `frame_period_s`: the nominal period, which dropped frames do not lengthen); `gaps_s` lists each hole as (from_s, to_s), the times of the two consecutive frames around
+    it, wherever they are more than 1.5 frame periods apart (dropped frames, variable frame rate).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
-    result = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    text = result.stderr
-    info = parse_media_info(text)
-    if info is None:
-        last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise MediaError(f"{path}: not a readable video ({last})")
-    return info
+
+    start_s: float
+    end_s: float
+    n_frames: int
+    frame_period_s: float
+    gaps_s: tuple[tuple[float, float], ...]
+
+    @property
+    def longest_gap_s(self) -> float:
+        """The longest hole (to_s − from_s), 0.0 without any."""
+        return max((to_s - from_s for from_s, to_s in self.gaps_s), default=0.0)
+
+
+# Frames further apart than this many frame periods leave a gap.
+GAP_PERIODS = 1.5
+
+
+def frame_period_s(path: str | Path, video) -> Fraction:
+    """The nominal frame period of the PyAV video stream `video` (of the file `path`): one over FFmpeg's guess of
+    its base frame rate (30000/1001 for a 29.97 fps file however many frames it lacks), else over its average rate
+    (which missing frames lower). Raises MediaError naming the file if the stream has neither."""
+    rate = video.guessed_rate or video.average_rate
+    if not rate:
+        raise MediaError(f"{path}: the video stream has no frame rate")
+    return 1 / Fraction(rate)
+
+
+def video_timing(path: str | Path) -> VideoTiming:
+    """The VideoTiming of the first video stream of `path`, from its packets (demuxed, not decoded: seconds for a
+    9-minute video). A truncated file ends where its readable packets end. Raises MediaError naming the file if
+    it is unreadable, has no frames or no frame rate."""
+    container, video = open_video(path)
+    with container:
+        period_s = float(frame_period_s(path, video))
+        try:
+            # B-frames come in decoding order: sorting the presentation times puts them in showing order.
+            pts = sorted(packet.pts for packet in container.demux(video) if packet.pts is not None)
+        except av.FFmpegError as exc:
+            raise MediaError(f"{path}: unreadable video packets ({exc})") from exc
+        time_base = video.time_base
+    if not pts:
+        raise MediaError(f"{path}: the video stream has no frames")
+    times_s = [float(p * time_base) for p in pts]
+    gaps_s = tuple((a, b) for a, b in itertools.pairwise(times_s) if b - a > GAP_PERIODS * period_s)
+    return VideoTiming(start_s=times_s[0], end_s=times_s[-1] + period_s, n_frames=len(times_s),
+                       frame_period_s=period_s, gaps_s=gaps_s)
 
 
 def _collect_stderr(proc: subprocess.Popen) -> Callable[[], str]:
@@ -170,6 +229,10 @@ def rgb_frames_command(path: str | Path, video_filter: str, *, threads: int = 0,
     return ffmpeg_command(stream)
 
 
+# Seconds an ffmpeg decoder may go without sending frame bytes before it is taken as stuck and killed.
+STALL_TIMEOUT_S = 60.0
+
+
 def iter_video_frames(
     path: str | Path,
     width_px: int,
@@ -177,39 +240,60 @@ def iter_video_frames(
     *,
     fps: float | None = None,
     threads: int = 0,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
 ) -> Iterator[np.ndarray]:
     """Decode a video to RGB frames of width_px × height_px (scaled by ffmpeg if they differ from the source).
 
     With `fps`, ffmpeg resamples to that constant rate (frame k is the source frame shown at time k/fps);
-    otherwise every source frame is returned. Raises MediaError naming the file if ffmpeg fails.
+    otherwise every source frame is returned. Raises MediaError naming the file if ffmpeg fails or sends nothing
+    for `stall_timeout_s` (see `read_raw_frames`).
     """
     filters = []
     if fps is not None:
         filters.append(f"fps={format_rate(fps)}")
     filters.append(f"scale={width_px}:{height_px}:flags=area")
     cmd = rgb_frames_command(path, ",".join(filters), threads=threads)
-    return read_raw_frames(cmd, path, width_px, height_px)
+    return read_raw_frames(cmd, path, width_px, height_px, stall_timeout_s=stall_timeout_s)
 
 
-def read_raw_frames(cmd: list[str], path: str | Path, width_px: int, height_px: int) -> Iterator[np.ndarray]:
+def read_raw_frames(cmd: list[str], path: str | Path, width_px: int, height_px: int, *,
+                    stall_timeout_s: float = STALL_TIMEOUT_S) -> Iterator[np.ndarray]:
     """Run an ffmpeg command that writes rgb24 frames of width_px × height_px to stdout (e.g. one from
     `rgb_frames_command`) and yield them.
 
-    Stopping early ends ffmpeg; a failure raises MediaError naming `path` (the input the command reads).
+    Stopping early ends ffmpeg; a failure raises MediaError naming `path` (the input the command reads). A watchdog
+    kills ffmpeg and raises MediaError when no frame bytes arrive for `stall_timeout_s` while a frame is awaited
+    (the time the caller spends on a yielded frame does not count).
     """
     frame_bytes = width_px * height_px * 3
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     stderr_text = _collect_stderr(proc)
+    poller = select.poll()
+    poller.register(proc.stdout, select.POLLIN)
+    stalled = False
     try:
         while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
+            buf = bytearray(frame_bytes)
+            view, got = memoryview(buf), 0
+            while got < frame_bytes:
+                # POLLHUP without POLLIN (the end) also wakes poll; only silence for the whole timeout stalls.
+                if not poller.poll(stall_timeout_s * 1000):
+                    stalled = True
+                    proc.kill()
+                    break
+                n = proc.stdout.readinto(view[got:])
+                if n == 0:
+                    break
+                got += n
+            if got < frame_bytes:
                 break
             yield np.frombuffer(buf, dtype=np.uint8).reshape(height_px, width_px, 3)
     finally:
         proc.stdout.close()
         code = proc.wait()
         stderr = stderr_text()
+    if stalled:
+        raise MediaError(f"{path}: ffmpeg sent no frame data for {stall_timeout_s:g} s (stall_timeout_s); killed")
     if code != 0:
         raise MediaError(f"{path}: ffmpeg decode failed ({stderr.strip()[-300:]})")
 

@@ -1,12 +1,13 @@
 """Render a recording's planned clips: decode the source once, remap every view from the same frames, cut audio.
 
-The source video is decoded exactly once per recording whatever the number of views and overlapping windows:
-ffmpeg passes only the frames on the output time grid, each view is remapped once per grid tick, and
-overlapping windows share those remapped frames. Audio goes through the view-independent chain (high-pass, gain,
-16 kHz) once; each clip's WAV is then a slice times a 4×2 view matrix (rotation and mid-side decoding are linear).
-Each view's stereo is AAC-encoded once, as one continuous stream from the recording's first sample, and a clip's
-AAC track is the run of that stream's packets covering its 5 s plus one packet of pre-roll, with an MP4 edit list
-that trims it to exactly the clip's samples: overlapping windows no longer re-encode the same audio.
+The source video is decoded exactly once per recording whatever the number of views and overlapping windows: each
+grid tick takes the frame shown at its time by the frames' own timestamps (`GridFrames`), each view is remapped once
+per grid tick, and overlapping windows share those remapped frames. Audio goes through the view-independent chain
+(high-pass, gain, 16 kHz) once; each clip's WAV is then a slice times a 4×2 view matrix (rotation and mid-side
+decoding are linear). Each view's stereo is AAC-encoded once, as one continuous stream from the recording's first
+sample, and a clip's AAC track is the run of that stream's packets covering its 5 s plus one packet of pre-roll,
+with an MP4 edit list that trims it to exactly the clip's samples: overlapping windows no longer re-encode the same
+audio.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Container, Sequence
 
+import av
 import cv2
 import numpy as np
 import soundfile as sf
 
 from curation.foa import prepare_foa, stereo_weights
-from curation.media import MediaError, read_raw_frames, rgb_frames_command
+from curation.media import MediaError, frame_period_s, open_video
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts._atomic import atomic_path, write_bytes_atomic
@@ -37,12 +39,13 @@ from data_contracts.recipe import Recipe
 from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fraction_s, nearest_index_at_rate
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 5
+RENDER_VERSION = 6
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 
-__all__ = ["RENDER_VERSION", "RenderResult", "render_recording", "grid_rate_hz", "clip_metadata_csv"]
+__all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "grid_rate_hz",
+           "clip_metadata_csv"]
 
 # Clip files (mp4, wav, csv; thousands per recording) are written atomically but not fsynced: fsync per clip WAV
 # cost ~9 % of the render workers' time, and on a rerun the ledger re-checks the clip files it lists anyway.
@@ -81,13 +84,78 @@ class RenderResult:
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
-def _decode_grid(video_path: Path, width_px: int, height_px: int, rate: Fraction, threads: int):
-    """Yield (tick, frame): for each tick m of the grid, the first source frame shown at or after m/rate."""
-    # Frame i is the first at or after tick m when t[i-1] < m/rate <= t[i], i.e. floor(t·rate) steps up at i.
-    g = f"({rate.numerator}/{rate.denominator})"
-    select = f"select='eq(n\\,0)+gt(floor(t*{g}+1e-6)\\,floor(prev_t*{g}+1e-6))'"
-    cmd = rgb_frames_command(video_path, select, threads=threads, fps_mode="passthrough")
-    return enumerate(read_raw_frames(cmd, video_path, width_px, height_px))
+class GridFrames:
+    """A video's frames on a time grid, decoded once with PyAV by presentation timestamp.
+
+    Iterating yields (tick, frame) for ticks m = 0, 1, … in order, tick m being time m/rate_hz on the video's
+    timeline (whose 0 is the audio's 0), and `frame` the RGB array (height, width, 3) of `size_px` = (width,
+    height) of the last frame whose timestamp is at or before m/rate_hz: the first frame for ticks before it, and
+    the frame before a gap for ticks in the gap. The ticks end with the last one at or before the end of the last
+    frame (its timestamp plus one nominal frame period, `frame_period_s`). With `wanted`, only those ticks are
+    yielded; only frames a yielded tick shows are converted to RGB. `threads` is the decoder's thread count (0: libavcodec's choice).
+
+    An unreadable file, or one whose first frame does not decode, raises MediaError naming it. A demux or decode
+    error later ends the ticks with the frames decoded before it, and sets `failed_at_s` (how far the packets had
+    come, in seconds) and `failure` (the error). After iterating, `last_tick` is the last tick reached (yielded or
+    not; −1 if none) and `n_decoded` the number of frames decoded.
+    """
+
+    def __init__(self, path: str | Path, rate_hz: Fraction, size_px: tuple[int, int], *, threads: int = 0,
+                 wanted: Container[int] | None = None):
+        self.path, self.rate_hz, self.size_px, self.threads, self.wanted = path, rate_hz, size_px, threads, wanted
+        self._reset()
+
+    def _reset(self) -> None:
+        self.last_tick = -1
+        self.n_decoded = 0
+        self.failed_at_s: float | None = None
+        self.failure: str | None = None
+        self._reached_s = 0.0
+
+    def _decoded(self, container: av.container.InputContainer, stream: av.VideoStream):
+        """The stream's frames in presentation order, noting how far the packets have come."""
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                self._reached_s = max(self._reached_s, float(packet.pts * packet.time_base))
+            for frame in packet.decode():
+                self.n_decoded += 1
+                yield frame
+
+    def _ticks(self, upto: int, frame: av.VideoFrame):
+        """(tick, RGB of `frame`) for the ticks from the next one up to `upto` (excluded) that are wanted."""
+        rgb = None
+        for tick in range(self.last_tick + 1, upto):
+            self.last_tick = tick
+            if self.wanted is None or tick in self.wanted:
+                if rgb is None:
+                    width_px, height_px = self.size_px
+                    rgb = frame.to_ndarray(format="rgb24", width=width_px, height=height_px)
+                yield tick, rgb
+
+    def __iter__(self):
+        self._reset()
+        container, stream = open_video(self.path)
+        with container:
+            stream.codec_context.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
+            time_base, rate = stream.time_base, self.rate_hz
+            period_s = frame_period_s(self.path, stream)
+            shown, shown_s = None, None  # the frame shown now, and its time
+            try:
+                for frame in self._decoded(container, stream):
+                    if frame.pts is None:  # no time to place it at
+                        continue
+                    frame_s = frame.pts * time_base
+                    # The ticks before this frame's time show the frame before it (or this one, if it is the first).
+                    yield from self._ticks(math.ceil(frame_s * rate), frame if shown is None else shown)
+                    shown, shown_s = frame, frame_s
+            except av.FFmpegError as exc:
+                if shown is None:
+                    raise MediaError(f"{self.path}: video decoding failed at {self._reached_s:.2f} s ({exc})") from exc
+                self.failed_at_s, self.failure = self._reached_s, str(exc)
+            if shown is None:
+                raise MediaError(f"{self.path}: no video frame decodes")
+            yield from self._ticks(math.floor((shown_s + period_s) * rate) + 1, shown)
 
 
 @dataclass(frozen=True)
@@ -114,8 +182,6 @@ class ViewAacStream:
     CHUNK_SAMPLES = 16 * 1024
 
     def __init__(self, prepared: np.ndarray, weights: np.ndarray, rate_hz: int):
-        import av
-
         self._prepared, self._weights, self._rate_hz = prepared, weights, rate_hz
         self._encoder = av.CodecContext.create("aac", "w")
         self._encoder.sample_rate, self._encoder.layout, self._encoder.format = rate_hz, "stereo", "fltp"
@@ -129,8 +195,6 @@ class ViewAacStream:
         self._last_start = -1
 
     def _feed(self) -> None:
-        import av
-
         chunk = self._prepared[self._fed : self._fed + self.CHUNK_SAMPLES] @ self._weights
         if chunk.shape[0] < self.CHUNK_SAMPLES:
             chunk = np.concatenate([chunk, np.zeros((self.CHUNK_SAMPLES - chunk.shape[0], 2), np.float32)])
@@ -181,8 +245,6 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, 
     the GIL while encoding, so a few threads keep both cores busy. The audio packets are muxed as they are; their
     negative first pts and shortened last duration become the MP4 edit list that trims the pre-roll and the tail.
     """
-    import av
-
     height_px, width_px = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
     with atomic_path(video_path, fsync=CLIP_FSYNC) as tmp:
         try:
@@ -327,12 +389,11 @@ def render_recording(
     cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame, I420
     pending: list[tuple[ClipPlan, Future]] = []
     pool = ThreadPoolExecutor(max_workers=encode_workers)
-    decoded = 0
+    grid = GridFrames(video_path, rate, video_size_px, threads=decode_threads, wanted=needed)
     try:
         t_decode = time.perf_counter()
-        for tick, frame in _decode_grid(video_path, width_px, height_px, rate, decode_threads):
+        for tick, frame in grid:
             result.seconds["decode"] += time.perf_counter() - t_decode
-            decoded += 1
             t1 = time.perf_counter()
             for v in needed.get(tick, ()):
                 cache[(tick, v)] = to_i420(letterbox(render_view(frame, maps[v]), recipe.frame_width,
@@ -364,10 +425,17 @@ def render_recording(
         result.seconds["encode_wait"] += time.perf_counter() - t2
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    missing = [clips[pos] for tick, positions in finishing.items() if tick > decoded - 1 for pos in positions]
+    # Clips whose last tick the frames did not reach: the video ends, or stopped decoding, before them.
+    missing = [clips[pos] for tick, positions in finishing.items() if tick > grid.last_tick for pos in positions]
     for plan_clip in missing:
-        detail = f"{video_path}: the video ends before {plan_clip.clip.start_s + recipe.window_s:.1f} s"
-        result.rejected.append((plan_clip, "video_too_short", detail))
-        on_clip(plan_clip, "video_too_short", detail)
-    log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, {decoded} frames decoded")
+        end_s = plan_clip.clip.start_s + recipe.window_s
+        if grid.failure is None:
+            reason, detail = "video_too_short", f"{video_path}: the video ends before {end_s:.1f} s"
+        else:
+            reason = "video_decode_failed"
+            detail = f"{video_path}: decoding failed at {grid.failed_at_s:.2f} s, before {end_s:.1f} s ({grid.failure})"
+        result.rejected.append((plan_clip, reason, detail))
+        on_clip(plan_clip, reason, detail)
+    log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, "
+        f"{grid.n_decoded} frames decoded")
     return result

@@ -15,7 +15,6 @@ from curation.media import (
     encoder_command,
     ffmpeg_exe,
     iter_video_frames,
-    parse_media_info,
     probe_media,
     read_raw_frames,
     rgb_frames_command,
@@ -55,52 +54,45 @@ def videos(tmp_path_factory):
 
 def test_probe_of_a_29_97_fps_video_without_audio(videos):
     info = probe_media(videos["ntsc"])
-    # 60 frames at 30000/1001 fps last 2.002 s; ffmpeg prints the duration in hundredths.
-    assert (info.width_px, info.height_px, info.fps, info.duration_s) == (320, 160, 29.97, 2.0)
+    # 60 frames at 30000/1001 fps last 2.002 s.
+    assert (info.width_px, info.height_px, info.fps) == (320, 160, 30000 / 1001)
+    assert (info.duration_s, info.start_s) == (pytest.approx(2.002), 0.0)
     assert (info.audio_stream, info.audio_rate_hz, info.audio_channels) == (None, None, None)
 
 
 @pytest.mark.parametrize(("name", "size_px", "fps", "channels"), [
     ("stereo_20fps", (256, 256), 20.0, 2),
-    ("stereo_ntsc", (256, 144), 29.97, 2),
+    ("stereo_ntsc", (256, 144), 30000 / 1001, 2),
     ("mono_20fps", (256, 256), 20.0, 1),
 ])
 def test_probe_of_videos_with_audio(videos, name, size_px, fps, channels):
     info = probe_media(videos[name])
-    assert (info.width_px, info.height_px) == size_px and info.fps == fps
-    assert info.duration_s == 2.0  # the audio (3 s) is cut to the video's length
+    assert (info.width_px, info.height_px) == size_px and info.fps == fps and info.start_s == 0.0
+    # The audio (3 s) is cut to the video's length; its last AAC frame (64 ms at 16 kHz) may run past it.
+    assert info.duration_s == pytest.approx(2.0, abs=0.07)
     assert (info.audio_rate_hz, info.audio_channels) == (RATE_HZ, channels)
-    assert info.audio_stream.startswith("aac (LC)") and f"{RATE_HZ} Hz, {'stereo' if channels == 2 else 'mono'}, " \
-        in info.audio_stream
+    assert info.audio_stream == f"aac {RATE_HZ} Hz {'stereo' if channels == 2 else 'mono'}"
+
+
+def test_probe_of_a_pcm_audio_stream(tmp_path):
+    path = tmp_path / "pcm.mkv"
+    stereo = write_wav(tmp_path / "stereo.wav", 2, 1.0)
+    subprocess.run([ffmpeg_exe(), *QUIET, "-f", "lavfi", "-i", "color=size=64x32:rate=10:duration=1", "-f", "wav",
+                    "-i", str(stereo), "-c:v", "libx264", "-c:a", "pcm_s16le", str(path)], check=True)
+    info = probe_media(path)
+    assert (info.width_px, info.height_px, info.fps) == (64, 32, 10.0)
+    # A WAV without a channel mask has an unnamed layout: the count is still known.
+    assert (info.audio_stream, info.audio_rate_hz, info.audio_channels) == ("pcm_s16le 16000 Hz 2 channels", RATE_HZ,
+                                                                           2)
 
 
 def test_a_file_without_video_or_no_file_is_refused_naming_it(videos, tmp_path):
     with pytest.raises(MediaError, match="not a readable video") as raised:
         probe_media(videos["stereo"])
     assert str(videos["stereo"]) in str(raised.value)
-    with pytest.raises(MediaError, match="no such file"):
+    with pytest.raises(MediaError, match="no such file") as raised:
         probe_media(tmp_path / "missing.mp4")
-
-
-HEADER = "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':\n  Duration: 01:02:03.45, start: 0.000000, bitrate: 5 kb/s\n"
-
-
-def test_parsed_values_where_ffmpeg_prints_unusual_streams():
-    # No average frame rate ("fps"), only tbr: the rate is NaN, which the pipeline's checks refuse.
-    info = parse_media_info(HEADER + "  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p, "
-                                     "3840x1920, 90k tbr, 90k tbn (default)\n"
-                                     "  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, 5.1, "
-                                     "fltp, 384 kb/s (default)\n")
-    assert (info.width_px, info.height_px, info.duration_s) == (3840, 1920, 3723.45)
-    assert np.isnan(info.fps)
-    # A layout named otherwise than by its channel count: an audio stream whose count is not known here.
-    assert (info.audio_rate_hz, info.audio_channels) == (48000, None) and ", 5.1, " in info.audio_stream
-    for layout, channels in (("2 channels", 2), ("12 channels", 12), ("stereo", 2), ("mono", 1)):
-        info = parse_media_info(HEADER + "  Stream #0:0: Video: h264, yuv420p, 256x144, 25 fps, 25 tbr\n"
-                                         f"  Stream #0:1: Audio: pcm_s16le, 16000 Hz, {layout}, s16\n")
-        assert (info.fps, info.audio_channels) == (25.0, channels)
-    assert parse_media_info(HEADER + "  Stream #0:0: Audio: pcm_s16le, 16000 Hz, stereo, s16\n") is None
-    assert parse_media_info("  Stream #0:0: Video: h264, yuv420p, 256x144, 25 fps\n") is None
+    assert str(tmp_path / "missing.mp4") in str(raised.value)
 
 
 def test_decoder_command_line():
