@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from data_contracts.manifests import recording_id_problem
+
 __all__ = ["SourceRecording", "DiscoveryProblem", "MODALITIES", "list_source_files", "pair_source_files",
            "folder_problem"]
 
@@ -58,10 +60,13 @@ def list_source_files(source_dir: Path) -> list[str]:
 
 
 def pair_source_files(relative_paths: Iterable[str]) -> tuple[list[SourceRecording], list[DiscoveryProblem]]:
-    """Group files by (source folder, stem) into recordings; report missing files and duplicate recording ids.
+    """Group files by (source folder, stem) into recordings; report bad and duplicate recording ids and missing
+    files.
 
-    A recording needs its FOA wav, its mp4 and its annotation csv. A stem found in two source folders is a
-    duplicate recording id: every copy is refused, since clip ids and splits are keyed by recording id.
+    A recording's id is its files' stem; one that cannot start clip file names (`recording_id_problem`) is refused
+    as bad_recording_id. A stem found in two source folders is a duplicate recording id: every copy is refused,
+    since clip ids and splits are keyed by recording id. A recording needs its FOA wav, its mp4 and its annotation
+    csv. Details name files by their path relative to the source root.
     """
     groups: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for rel in relative_paths:
@@ -77,6 +82,12 @@ def pair_source_files(relative_paths: Iterable[str]) -> tuple[list[SourceRecordi
 
     recordings, problems = [], []
     for (source_folder, stem), files in sorted(groups.items()):
+        present = ", ".join(sorted(files.values()))
+        id_problem = recording_id_problem(stem)
+        if id_problem is not None:
+            problems.append(DiscoveryProblem(stem, source_folder, "bad_recording_id",
+                                             f"{id_problem} (files: {present})"))
+            continue
         if len(folders_of[stem]) > 1:
             others = sorted(f for f in folders_of[stem] if f != source_folder)
             problems.append(DiscoveryProblem(
@@ -86,7 +97,6 @@ def pair_source_files(relative_paths: Iterable[str]) -> tuple[list[SourceRecordi
             continue
         missing = [m for m in ("audio", "video", "metadata") if m not in files]
         if missing:
-            present = ", ".join(sorted(files.values()))
             reason = "no_" + missing[0] if len(missing) == 1 else "missing_files"
             problems.append(DiscoveryProblem(
                 stem, source_folder, reason, f"{stem}: no {' and no '.join(missing)} file (found: {present})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,14 +13,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.discover import SourceRecording, list_source_files, pair_source_files
-from curation.media import MediaError, probe_media
+from curation.media import MediaError, VideoTiming, probe_media, video_timing
 from curation.render import grid_rate_hz
 from curation.splits import assign_split
 from data_contracts.annotations import AnnotationRow, read_annotations
 from data_contracts.errors import ContractError
 from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import Recipe
-from data_contracts.timebase import LABEL_FRAME_S, whole_label_frames
+from data_contracts.timebase import whole_label_frames
 from tasks._run_context import run_logger
 
 FOA_CHANNELS = 4
@@ -92,20 +93,22 @@ def discover(source_dir: str, recipe: Recipe) -> Discovery:
     logger = run_logger(__name__)
     root = Path(source_dir)
     sources, problems = pair_source_files(list_source_files(root))
+    split_rules = recipe.split_rules_dict()
     rejected_rows, rejects = [], []
     for problem in problems:
         source = SourceRecording(problem.recording_id, problem.source_folder, None, None, None)
-        rejected_rows.append(_recording_row(source, assign_split(problem.source_folder, recipe.split_rules_dict()), recipe,
+        rejected_rows.append(_recording_row(source, assign_split(problem.source_folder, split_rules), recipe,
                                             status="rejected", reason=problem.reason))
         rejects.append(RejectRow("discover", problem.recording_id, None, problem.reason, problem.detail,
                                  recipe.recipe_hash))
     accepted = []
     for source in sources:
-        split = assign_split(source.source_folder, recipe.split_rules_dict())
+        split = assign_split(source.source_folder, split_rules)
         if split is None:
-            detail = f"source folder {source.source_folder!r} matches no split rule {recipe.split_rules_dict()}"
+            detail = f"source folder {source.source_folder!r} matches no split rule {split_rules}"
             rejected_rows.append(_recording_row(source, None, recipe, status="rejected", reason="no_split_rule"))
-            rejects.append(RejectRow("discover", source.recording_id, None, "no_split_rule", detail, recipe.recipe_hash))
+            rejects.append(RejectRow("discover", source.recording_id, None, "no_split_rule", detail,
+                                     recipe.recipe_hash))
             continue
         accepted.append((source, split))
     logger.info("%s: %d recordings found, %d with all files, %d refused", root, len(sources) + len(problems),
@@ -118,58 +121,109 @@ def _reject(source, split, recipe, reason, detail, **values) -> Inspection:
     return Inspection(None, row, RejectRow("inspect", source.recording_id, None, reason, detail, recipe.recipe_hash))
 
 
+def _video_holes(timing: VideoTiming) -> tuple[tuple[float, float], ...]:
+    """The (from_s, to_s) stretches of a video without a frame: before its first frame (when after t = 0), and
+    between two consecutive frames."""
+    leading = ((0.0, timing.start_s),) if timing.start_s > 0 else ()
+    return leading + tuple(timing.gaps_s)
+
+
 @task(name="inspect-recording", task_run_name="inspect-{source.recording_id}", cache_policy=NO_CACHE)
 def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe) -> Inspection:
-    """Check one recording's audio, video and annotations agree and are usable."""
+    """Check one recording's audio, video and annotations agree and are usable, and fix what it is curated over.
+
+    Audio and video (both from t = 0) whose lengths differ by at most `recipe.max_av_mismatch_s` are curated over
+    their common length: the longer one is trimmed (`trimmed_s`), and annotation rows past the common length are
+    dropped (`annotation_rows_dropped`). A video hole longer than `recipe.max_video_gap_s` rejects the recording;
+    shorter ones are accepted. Details name files by their path relative to source_dir, so that one source curated
+    from two places gives the same tables: the source root is taken off the messages of errors raised on full paths.
+    """
     logger = run_logger(__name__)
     root = Path(source_dir)
     audio, video, metadata = root / source.audio_path, root / source.video_path, root / source.metadata_path
-    digests = dict(audio_sha256=sha256_file(audio), video_sha256=sha256_file(video),
-                   metadata_sha256=sha256_file(metadata))
+    audio_rel, video_rel = source.audio_path, source.video_path
+    # The row's values known so far; a rejected row carries them too.
+    values = {"audio_sha256": sha256_file(audio), "video_sha256": sha256_file(video),
+              "metadata_sha256": sha256_file(metadata)}
+
+    def rejected(reason: str, detail: str) -> Inspection:
+        return _reject(source, split, recipe, reason, detail.replace(f"{root}{os.sep}", ""), **values)
+
     try:
         info = sf.info(str(audio))
     except RuntimeError as exc:
-        return _reject(source, split, recipe, "bad_audio", f"{audio}: unreadable audio ({exc})", **digests)
+        return rejected("bad_audio", f"{audio_rel}: unreadable audio ({exc})")
     if info.channels != FOA_CHANNELS:
-        return _reject(source, split, recipe, "bad_audio_channels",
-                       f"{audio}: {info.channels} channels, FOA needs {FOA_CHANNELS} (W, Y, Z, X)", **digests)
-    duration_s = info.frames / info.samplerate
+        return rejected("bad_audio_channels",
+                        f"{audio_rel}: {info.channels} channels, FOA needs {FOA_CHANNELS} (W, Y, Z, X)")
     if info.frames == 0:
-        return _reject(source, split, recipe, "empty_audio", f"{audio}: no samples", **digests)
+        return rejected("empty_audio", f"{audio_rel}: no samples")
+    audio_s = info.frames / info.samplerate
     try:
         peak = _audio_peak(audio, info.samplerate)
     except RuntimeError as exc:
-        return _reject(source, split, recipe, "bad_audio", f"{audio}: unreadable audio data ({exc})", **digests)
+        return rejected("bad_audio", f"{audio_rel}: unreadable audio data ({exc})")
+    values.update(duration_s=round(audio_s, 6))
     if peak < SILENCE_PEAK:
-        return _reject(source, split, recipe, "silent_audio", f"{audio}: silent (peak {peak:.2e} < {SILENCE_PEAK:g})",
-                       duration_s=duration_s, **digests)
+        return rejected("silent_audio", f"{audio_rel}: silent (peak {peak:.2e} < {SILENCE_PEAK:g})")
     if info.samplerate != FOA_RATE_HZ:
         # The audio chain resamples any rate to the recipe's audio_rate, so another rate is accepted, not refused.
-        logger.warning("%s: %d Hz, not the STARSS %d Hz; it will be resampled", audio, info.samplerate, FOA_RATE_HZ)
+        logger.warning("%s: %d Hz, not the STARSS %d Hz; it will be resampled", audio_rel, info.samplerate,
+                       FOA_RATE_HZ)
+
     try:
         video_info = probe_media(video)
     except MediaError as exc:
-        return _reject(source, split, recipe, "bad_video", str(exc), duration_s=duration_s, **digests)
+        return rejected("bad_video", str(exc))
     if video_info.width_px != 2 * video_info.height_px:
-        return _reject(source, split, recipe, "not_equirectangular",
-                       f"{video}: {video_info.width_px}x{video_info.height_px} is not 2:1 equirectangular",
-                       duration_s=duration_s, **digests)
+        return rejected("not_equirectangular",
+                        f"{video_rel}: {video_info.width_px}x{video_info.height_px} is not 2:1 equirectangular")
     grid_hz = float(grid_rate_hz(recipe))
     if not video_info.fps >= grid_hz:
-        return _reject(source, split, recipe, "video_fps_too_low",
-                       f"{video}: {video_info.fps} fps, the recipe samples frames at {grid_hz:g} Hz",
-                       duration_s=duration_s, **digests)
-    if abs(video_info.duration_s - duration_s) > LABEL_FRAME_S:
-        return _reject(source, split, recipe, "duration_mismatch",
-                       f"{video}: video {video_info.duration_s:.3f} s vs audio {duration_s:.3f} s "
-                       f"differ by more than one label frame ({LABEL_FRAME_S} s)", duration_s=duration_s, **digests)
-    n_label_frames = whole_label_frames(duration_s)
+        return rejected("video_fps_too_low",
+                        f"{video_rel}: {video_info.fps} fps, the recipe samples frames at {grid_hz:g} Hz")
     try:
-        annotations = read_annotations(metadata, max_frame=n_label_frames - 1)
+        timing = video_timing(video)
+    except MediaError as exc:
+        return rejected("bad_video", str(exc))
+    video_s = timing.end_s
+    common_s = min(audio_s, video_s)
+    values.update(duration_s=round(common_s, 6), video_start_s=round(timing.start_s, 6),
+                  video_gaps=len(timing.gaps_s))
+
+    mismatch_s = abs(audio_s - video_s)
+    if mismatch_s > recipe.max_av_mismatch_s:
+        return rejected("duration_mismatch",
+                        f"{video_rel}: video {video_s:.3f} s vs audio {audio_s:.3f} s ({audio_rel}) differ by "
+                        f"{mismatch_s:.3f} s, more than max_av_mismatch_s={recipe.max_av_mismatch_s:g} s")
+    values.update(trimmed_s=round(mismatch_s, 6))
+    if values["trimmed_s"] > 0:
+        longer = "video" if video_s > audio_s else "audio"
+        logger.warning("%s: video %.3f s, audio %.3f s: curated over the common %.3f s, %.3f s of %s trimmed",
+                       source.recording_id, video_s, audio_s, common_s, mismatch_s, longer)
+
+    holes = _video_holes(timing)
+    if holes:
+        from_s, to_s = max(holes, key=lambda hole: hole[1] - hole[0])
+        if to_s - from_s > recipe.max_video_gap_s:
+            return rejected("video_gaps",
+                            f"{video_rel}: no frame from {from_s:.3f} s to {to_s:.3f} s ({to_s - from_s:.3f} s), "
+                            f"longer than max_video_gap_s={recipe.max_video_gap_s:g} s")
+        logger.warning("%s: %d holes without a frame, the longest %.3f s (from %.3f s); each shows the frame before "
+                       "it (the first frame before the first)", video_rel, len(holes), to_s - from_s, from_s)
+
+    try:
+        all_annotations = read_annotations(metadata)
     except ContractError as exc:
-        return _reject(source, split, recipe, exc.reason, str(exc), duration_s=duration_s, **digests)
-    row = _recording_row(source, split, recipe, duration_s=round(duration_s, 6), **digests)
-    logger.info("%s: %.1f s, %dx%d video, %d annotation rows", source.recording_id, duration_s,
+        return rejected(exc.reason, str(exc))
+    n_label_frames = whole_label_frames(common_s)
+    annotations = tuple(row for row in all_annotations if row.frame < n_label_frames)
+    dropped = len(all_annotations) - len(annotations)
+    if dropped:
+        logger.warning("%s: %d annotation rows at label frame %d or later (past the common %.3f s) dropped",
+                       source.metadata_path, dropped, n_label_frames, common_s)
+    row = _recording_row(source, split, recipe, **values, annotation_rows_dropped=dropped)
+    logger.info("%s: %.1f s, %dx%d video, %d annotation rows", source.recording_id, common_s,
                 video_info.width_px, video_info.height_px, len(annotations))
-    loaded = LoadedRecording(row, tuple(annotations), (video_info.width_px, video_info.height_px))
+    loaded = LoadedRecording(row, annotations, (video_info.width_px, video_info.height_px))
     return Inspection(loaded, row, None)

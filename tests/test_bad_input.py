@@ -1,5 +1,7 @@
-"""Bad input: every broken recording gets a rejects row with a stable reason naming its file, nothing of it is
-written, and the rest of the run goes on. One flow run over a source folder holding one case per recording."""
+"""Bad input: every broken recording gets a rejects row with a stable reason naming its file (relative to the
+source folder), nothing of it is written, and the rest of the run goes on; a recording that is only a little off
+(audio and video lengths apart by less than the recipe allows, annotation rows past the end) is trimmed, not
+dropped. One flow run over a source folder holding one case per recording."""
 
 import shutil
 from fractions import Fraction
@@ -28,7 +30,6 @@ CSV_CASES = {
     "csv_elevation_range": ("0,0,0,20,-95,100\n", "annotation_out_of_range"),
     "csv_unknown_class": ("0,13,0,20,0,100\n", "annotation_unknown_class"),
     "csv_negative_frame": ("-1,0,0,20,0,100\n", "annotation_negative"),
-    "csv_beyond_end": ("9999,0,0,20,0,100\n", "annotation_beyond_end"),
     "csv_header": ("frame,class,source,azimuth,elevation,distance\n0,0,0,20,0,100\n", "annotation_header"),
     "csv_empty": ("", "annotation_empty"),
     "csv_duplicate": ("0,0,0,20,0,100\n0,0,0,25,0,100\n", "annotation_duplicate"),
@@ -73,6 +74,10 @@ def curated(tmp_path_factory):
     short.write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])
     sf.write(clone(root, "silent_audio")[0], np.zeros_like(foa), rate, subtype="FLOAT")
     sf.write(clone(root, "audio_shorter")[0], foa[: -rate // 2], rate, subtype="FLOAT")
+    sf.write(clone(root, "audio_much_shorter")[0], foa[: -3 * rate // 2], rate, subtype="FLOAT")
+    beyond_end = clone(root, "csv_beyond_end")[2]
+    beyond_end.write_text(csv.read_text() + "9999,0,0,20,0,100\n")
+    clone(root, "with space"), clone(root, "café")
     for stem, (text, _) in CSV_CASES.items():
         clone(root, stem)[2].write_text(text)
 
@@ -96,7 +101,9 @@ EXPECTED = {
     "stereo_audio": "bad_audio_channels",
     "truncated_audio": "duration_mismatch",
     "silent_audio": "silent_audio",
-    "audio_shorter": "duration_mismatch",
+    "audio_much_shorter": "duration_mismatch",
+    "with space": "bad_recording_id",
+    "café": "bad_recording_id",
     **{stem: reason for stem, (_, reason) in CSV_CASES.items()},
 }
 
@@ -110,8 +117,9 @@ def test_each_bad_recording_is_rejected_with_its_reason_and_nothing_written(cura
     expected = expected if isinstance(expected, tuple) else (expected,)
     assert len(mine) >= 1 and set(mine["reason"]) <= set(expected), mine
     assert mine["clip_id"].isna().all()
-    # The detail names the offending file or recording.
+    # The detail names the offending file or recording, files relative to the source folder.
     assert all(recording_id in detail for detail in mine["detail"]), list(mine["detail"])
+    assert not any(str(root) in detail for detail in mine["detail"]), list(mine["detail"])
     recordings = tables["recordings"]
     rows = recordings[recordings["recording_id"] == recording_id]
     assert len(rows) >= 1 and (rows["status"] == "rejected").all() and set(rows["reason"]) <= set(expected)
@@ -122,7 +130,7 @@ def test_each_bad_recording_is_rejected_with_its_reason_and_nothing_written(cura
 def test_the_rest_of_the_run_goes_on(curated):
     _, out, tables = curated
     clips = tables["clips"]
-    assert set(clips["recording_id"]) == {GOOD, "audio_48k"}
+    assert set(clips["recording_id"]) == {GOOD, "audio_48k", "audio_shorter", "csv_beyond_end"}
     # A 48 kHz FOA is resampled, not refused: its clips equal the 24 kHz original's (same views and windows).
     good = clips[clips["recording_id"] == GOOD]
     resampled = clips[clips["recording_id"] == "audio_48k"]
@@ -142,3 +150,22 @@ def test_a_bad_recipe_is_refused_before_any_work(tmp_path):
         with pytest.raises(ContractError, match=key):
             curate(str(tmp_path / "nowhere"), str(tmp_path / "out"), overrides=override)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recording_a_little_off_is_trimmed_not_dropped(curated):
+    _, _, tables = curated
+    recordings = tables["recordings"].set_index("recording_id")
+    clips = tables["clips"]
+    good = recordings.loc[GOOD]
+    assert (good["status"], good["trimmed_s"], good["annotation_rows_dropped"]) == ("ok", 0.0, 0)
+    # Audio 0.5 s shorter than its video (the recipe allows 1 s): curated over the audio's 5.5 s.
+    shorter = recordings.loc["audio_shorter"]
+    assert shorter["status"] == "ok"
+    assert shorter["duration_s"] == pytest.approx(good["duration_s"] - 0.5, abs=1e-6)
+    assert shorter["trimmed_s"] == pytest.approx(0.5, abs=1e-6)
+    mine = clips[clips["recording_id"] == "audio_shorter"]
+    assert len(mine) > 0 and ((mine["start_s"] + mine["duration_s"]) <= shorter["duration_s"] + 1e-9).all()
+    # An annotation row past the end is dropped and counted: the rest gives the same clips as the good recording.
+    beyond = recordings.loc["csv_beyond_end"]
+    assert (beyond["status"], beyond["annotation_rows_dropped"]) == ("ok", 1)
+    assert len(clips[clips["recording_id"] == "csv_beyond_end"]) == len(clips[clips["recording_id"] == GOOD])

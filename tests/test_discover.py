@@ -1,6 +1,15 @@
 """Pairing STARSS-layout files into recordings, with a reason for every recording that can't be curated."""
 
 from curation.discover import list_source_files, pair_source_files
+from data_contracts.manifests import (
+    RECORDINGS_SCHEMA,
+    REJECTS_SCHEMA,
+    rows_to_table,
+    validate_recordings,
+    validate_rejects,
+)
+from data_contracts.recipe import Recipe
+from tasks.discover import discover
 
 
 def test_pairs_files_by_folder_and_stem_and_names_what_is_missing():
@@ -47,3 +56,34 @@ def test_lists_only_modality_folders_and_skips_hidden_partial_files(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     assert list_source_files(tmp_path) == ["foa_dev/dev-x/a.wav", "metadata_dev/dev-x/a.csv", "video_dev/dev-x/a.mp4"]
+
+
+def test_recording_ids_that_cannot_name_clip_files_are_refused_with_their_files():
+    paths = [f"{m}/dev-x/{stem}.{ext}" for stem in ("with space", "café", "_hidden", "mix001")
+             for m, ext in (("foa_dev", "wav"), ("video_dev", "mp4"), ("metadata_dev", "csv"))]
+    recordings, problems = pair_source_files(paths)
+    assert [r.recording_id for r in recordings] == ["mix001"]
+    assert sorted((p.recording_id, p.reason) for p in problems) == [
+        ("_hidden", "bad_recording_id"), ("café", "bad_recording_id"), ("with space", "bad_recording_id")]
+    detail = next(p.detail for p in problems if p.recording_id == "with space")
+    assert detail.startswith("recording id 'with space' cannot start a file-system-safe clip id")
+    assert "foa_dev/dev-x/with space.wav, metadata_dev/dev-x/with space.csv, video_dev/dev-x/with space.mp4" in detail
+
+
+def test_discovery_refuses_bad_ids_as_rows_that_validate_and_name_files_relative_to_the_source(tmp_path):
+    for stem in ("with space", "café", "mix001"):
+        for m, ext in (("foa_dev", "wav"), ("video_dev", "mp4"), ("metadata_dev", "csv")):
+            path = tmp_path / m / "dev-x" / f"{stem}.{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    found = discover.fn(str(tmp_path), Recipe())
+    assert [source.recording_id for source, _ in found.accepted] == ["mix001"]
+    assert sorted((row.recording_id, row.status, row.reason, row.split) for row in found.rejected_rows) == [
+        ("café", "rejected", "bad_recording_id", "generation"),
+        ("with space", "rejected", "bad_recording_id", "generation")]
+    validate_recordings(rows_to_table(found.rejected_rows, RECORDINGS_SCHEMA))
+    validate_rejects(rows_to_table(found.rejects, REJECTS_SCHEMA))
+    assert sorted((r.stage, r.recording_id, r.reason) for r in found.rejects) == [
+        ("discover", "café", "bad_recording_id"), ("discover", "with space", "bad_recording_id")]
+    for reject in found.rejects:
+        assert str(tmp_path) not in reject.detail and f"foa_dev/dev-x/{reject.recording_id}.wav" in reject.detail
