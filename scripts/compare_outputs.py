@@ -24,13 +24,18 @@ from tasks.discover import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 # Written with run-dependent content (timings, absolute paths in the audit page); not part of the dataset.
-SKIPPED_DIRS = ("report", ".ledger")
+# The report holds timings; `.savgbench/` holds the ledgers and the releases, whose folder names hold a time: the
+# manifests and split lists are compared through their `manifests/` and `splits/` links instead.
+SKIPPED_DIRS = ("report", ".savgbench")
 
 
 def tree_digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under root, by path relative to it, without SKIPPED_DIRS."""
+    """sha256 of every file under root, by path relative to it, without SKIPPED_DIRS; files under a linked folder
+    (`manifests/`, `splits/`) as well, which `rglob` does not follow."""
     digests = {}
-    for path in sorted(root.rglob("*")):
+    paths = list(root.rglob("*")) + [p for link in root.iterdir() if link.is_symlink() and link.is_dir()
+                                     for p in link.rglob("*")]
+    for path in sorted(paths):
         relative = path.relative_to(root)
         if path.is_file() and relative.parts[0] not in SKIPPED_DIRS:
             digests[relative.as_posix()] = sha256_file(path)

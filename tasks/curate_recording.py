@@ -16,7 +16,7 @@ from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RejectRow, col
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
 from tasks.discover import LoadedRecording
-from tasks.ledger import Ledger, render_key
+from tasks.ledger import Ledger, entry_stage, render_key, verify_key
 
 
 @task(name="plan-recording", task_run_name="plan-{loaded.row.recording_id}", cache_policy=NO_CACHE)
@@ -33,7 +33,9 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingPla
 class RecordingOutput:
     """One recording's share of the manifests. Clips and events travel as Arrow tables: handing Prefect one object
     instead of thousands of rows keeps its bookkeeping of task inputs cheap. `failure` is set when the recording
-    had to be dropped while rendering (e.g. its video turned out corrupt); it then contributes no clips."""
+    had to be dropped while rendering (e.g. its video turned out corrupt); it then contributes no clips.
+    `render_key` is the key of the recording's ledger (`tasks.ledger`), where the verification stage records its
+    rejects; None when no ledger backs the output."""
 
     recording_id: str
     n_candidates: int
@@ -44,6 +46,7 @@ class RecordingOutput:
     seconds: dict[str, float]
     n_rendered: int = 0
     failure: RejectRow | None = None
+    render_key: str | None = None
 
 
 def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
@@ -56,16 +59,20 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
                           recipe: Recipe) -> RecordingOutput:
     """Write the recording's clips (mp4, wav, metadata csv) that its ledger does not already hold.
 
-    Clipped clips become rejects rows. A media failure drops the whole recording: its clip files are deleted and
-    the failure is returned as a reject, so nothing of it is left half-written.
+    Clipped clips become rejects rows, and so do the clips the ledger remembers as rejected by visual verification
+    under the recipe's verification settings (stage "verify"; not rendered again). A failure drops the whole
+    recording: its clip files and ledger are deleted and the failure is returned as a reject, so nothing of it is
+    left half-written. Its reason: `video_decode_failed` for a media error, `render_failed` for another runtime or
+    OS error, `internal_error` for anything else (a bug: logged with its traceback).
     """
     logger = run_logger(__name__)
     root, out = Path(source_dir), Path(output_dir)
     row = loaded.row
-    ledger = Ledger.load(out, row.recording_id, render_key(row, recipe))
+    key = render_key(row, recipe)
+    ledger = Ledger.load(out, row.recording_id, key, verify_key(recipe))
     todo = tuple(c for c in plan.clips if not ledger.done(c.clip.clip_id, _clip_paths(out, c)))
-    logger.info("%s: %d planned clips, %d already rendered, %d to render", row.recording_id, len(plan.clips),
-                len(plan.clips) - len(todo), len(todo))
+    logger.info("%s: %d planned clips, %d already rendered or rejected, %d to render", row.recording_id,
+                len(plan.clips), len(plan.clips) - len(todo), len(todo))
     seconds: dict[str, float] = {}
     if todo:
         try:
@@ -74,14 +81,22 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
                 recipe, log=logger.info,
                 on_clip=lambda plan_clip, reason, detail: ledger.record(plan_clip.clip.clip_id, reason, detail),
             )
-        except (MediaError, RuntimeError, OSError) as exc:
+        except Exception as exc:
             for plan_clip in plan.clips:
                 for path in _clip_paths(out, plan_clip):
                     path.unlink(missing_ok=True)
             ledger.path.unlink(missing_ok=True)
-            reason = "video_decode_failed" if isinstance(exc, MediaError) else "render_failed"
-            logger.error("%s: %s: %s", row.recording_id, reason, exc)
-            failure = RejectRow("render", row.recording_id, None, reason, str(exc), recipe.recipe_hash)
+            if isinstance(exc, MediaError):
+                reason, detail = "video_decode_failed", str(exc)
+            elif isinstance(exc, (RuntimeError, OSError)):
+                reason, detail = "render_failed", str(exc)
+            else:
+                reason, detail = "internal_error", f"{type(exc).__name__}: {exc}"
+            if reason == "internal_error":
+                logger.exception("%s: %s: %s", row.recording_id, reason, detail)
+            else:
+                logger.error("%s: %s: %s", row.recording_id, reason, detail)
+            failure = RejectRow("render", row.recording_id, None, reason, detail, recipe.recipe_hash)
             return RecordingOutput(row.recording_id, plan.n_candidates, plan.n_qualifying, CLIPS_SCHEMA.empty_table(),
                                    EVENTS_SCHEMA.empty_table(), (), {}, 0, failure)
         ledger.save()
@@ -94,7 +109,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         if entry["status"] == "written":
             written.append(plan_clip)
         else:
-            rejects.append(RejectRow("render", row.recording_id, plan_clip.clip.clip_id, entry["reason"],
+            rejects.append(RejectRow(entry_stage(entry), row.recording_id, plan_clip.clip.clip_id, entry["reason"],
                                      entry["detail"], recipe.recipe_hash))
     written.sort(key=lambda c: c.clip.clip_id)
     return RecordingOutput(
@@ -106,4 +121,5 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         rejects=tuple(rejects),
         seconds=seconds,
         n_rendered=len(todo),
+        render_key=key,
     )

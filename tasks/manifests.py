@@ -1,4 +1,5 @@
-"""Write the manifests (Parquet, explicit schemas) and the split lists, atomically and last."""
+"""Write the manifests (Parquet, explicit schemas) and the split lists, last and as one release: readers never see
+the files of two runs mixed (`data_contracts._atomic.Release`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from data_contracts._atomic import StagedFiles, is_partial
+from data_contracts._atomic import Release, is_partial
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
     DETECTIONS_SCHEMA,
@@ -35,12 +36,14 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 @task(name="write-manifests", cache_policy=NO_CACHE)
 def write_manifests(output_dir: str, recordings, outputs, rejects, detections=None) -> dict[str, str]:
-    """Validate the four tables together, then write `manifests/*.parquet` and `splits/*.txt`.
+    """Validate the four tables together, then publish `manifests/*.parquet` and `splits/*.txt` as one release.
 
     `outputs` are the recordings' RecordingOutput (clips and events tables, each sorted by clip id). Rows are
     ordered by their ids so the files are byte-identical for the same inputs and recipe. `detections` (tables of
-    the verification stage, one per recording) is written as `manifests/detections.parquet` when given; otherwise a
-    detections file of an earlier run is removed, since it would describe clips this run did not verify.
+    the verification stage, one per recording) is written as `manifests/detections.parquet` when given; otherwise
+    the new release has no detections file, since one of an earlier run would describe clips this run did not
+    verify. Returns {"recordings"|"clips"|"events"|"rejects"[|"detections"]: `OUT/manifests/<name>.parquet`,
+    "splits/<split>": `OUT/splits/<split>.txt`}, paths through the published symlinks.
     """
     out = Path(output_dir)
     outputs = sorted(outputs, key=lambda o: o.recording_id)  # clip ids start with the recording id
@@ -57,43 +60,37 @@ def write_manifests(output_dir: str, recordings, outputs, rejects, detections=No
         detection_table = _concat([d for d in detections if d.num_rows], DETECTIONS_SCHEMA).sort_by(
             [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")])
     validate_manifests(tables["recordings"], tables["clips"], tables["events"], tables["rejects"], detection_table)
-    (out / "manifests").mkdir(parents=True, exist_ok=True)
-    detections_path = out / "manifests" / "detections.parquet"
-    # Renamed into place in the order staged: split lists, detections, then the manifests, whose presence means
-    # every file they list is complete.
-    with StagedFiles() as staged:
-        written = {name: str(path) for name, path in write_split_lists(out, tables["clips"], staged).items()}
+    with Release(out) as release:
+        written = {name: str(path) for name, path in write_split_lists(release, tables["clips"]).items()}
         if detection_table is not None:
-            stage_parquet(staged, detections_path, detection_table)
-            written["detections"] = str(detections_path)
+            written["detections"] = str(stage_parquet(release, "detections", detection_table))
         for name, table in tables.items():
-            path = out / "manifests" / f"{name}.parquet"
-            stage_parquet(staged, path, table)
-            written[name] = str(path)
-        if detection_table is None:
-            # Only once every new file is written, before any is renamed into place.
-            detections_path.unlink(missing_ok=True)
-    run_logger(__name__).info("manifests: %s", ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items()))
+            written[name] = str(stage_parquet(release, name, table))
+    counts = ", ".join(f"{n} {t.num_rows} rows" for n, t in tables.items())
+    run_logger(__name__).info("manifests: %s; release %s", counts, release.release_id)
     return written
 
 
-def stage_parquet(staged: StagedFiles, path: Path, table: pa.Table) -> None:
-    """Stage `table` as the Parquet file `path`, with the one compression every manifest is written with (zstd)."""
-    pq.write_table(table, staged.stage(path), compression="zstd")
+def stage_parquet(release: Release, name: str, table: pa.Table) -> Path:
+    """Stage `table` as `manifests/{name}.parquet` of `release`, with the one compression every manifest is written
+    with (zstd). Returns the path it is read at once published: `OUT/manifests/{name}.parquet`."""
+    rel = f"manifests/{name}.parquet"
+    pq.write_table(table, release.stage(rel), compression="zstd")
+    return release.output_dir / rel
 
 
-def write_split_lists(output_dir: Path, clips: pa.Table, staged: StagedFiles) -> dict[str, Path]:
-    """Stage `splits/{split}.txt` for every split: the `video_path` of each clip whose `split` it is, one per line,
-    in the clips table's order. Returns {"splits/<split>": path}; the files appear when `staged` commits."""
-    (output_dir / "splits").mkdir(parents=True, exist_ok=True)
+def write_split_lists(release: Release, clips: pa.Table) -> dict[str, Path]:
+    """Stage `splits/{split}.txt` of `release` for every split: the `video_path` of each clip whose `split` it is,
+    one per line, in the clips table's order. Returns {"splits/<split>": `OUT/splits/<split>.txt`}; the files
+    appear there when the release is published."""
     split_of_clip = clips.column("split").to_pylist()
     video_paths = clips.column("video_path").to_pylist()
     written = {}
     for split in SPLITS:
-        path = output_dir / "splits" / f"{split}.txt"
+        rel = f"splits/{split}.txt"
         lines = "".join(f"{v}\n" for v, s in zip(video_paths, split_of_clip) if s == split)
-        staged.stage(path).write_text(lines, encoding="utf-8", newline="\n")
-        written[f"splits/{split}"] = path
+        release.stage(rel).write_text(lines, encoding="utf-8", newline="\n")
+        written[f"splits/{split}"] = release.output_dir / rel
     return written
 
 
@@ -103,7 +100,9 @@ CLIP_DIRS = tuple(f"{kind}_{suffix}" for kind in ("video", "audio", "metadata") 
 @task(name="prune-stale-outputs", cache_policy=NO_CACHE)
 def prune_stale_outputs(output_dir: str, clip_ids: list[str], recording_ids: list[str]) -> int:
     """Delete clip files (and ledgers) that the manifests just written no longer list, e.g. a previous recipe's
-    views, so the output folder holds exactly what the manifests describe. Returns the number of files removed."""
+    views, so the output folder holds exactly what the manifests describe. Returns the number of files removed.
+    Only the clip folders and the ledger folder are looked at: the releases (`.savgbench/releases`) are
+    `Release`'s to keep or delete."""
     out = Path(output_dir)
     keep = set(clip_ids)
     removed = 0

@@ -3,7 +3,9 @@
 Each onscreen speech event gets `visually_confirmed` by the Spatial AV-Align rule with its annotated x instead of
 an estimated one (`curation.metric.av_align`); each clip gets the confirmed fraction, `visual_confirmation_rate`; the
 boxes go to `manifests/detections.parquet`. With the recipe's `min_visual_confirmation`, clips below it are rejected
-(stage "verify", reason "not_visually_confirmed") and their files removed, as the render stage does.
+(stage "verify", reason "not_visually_confirmed") and their files removed, as the render stage does; the curate
+flow's rejects are also recorded in the recording's ledger (`tasks.ledger`), so a rerun with the same verification
+settings neither renders nor verifies them again.
 
 Two entry points share `verify_clips`: the `verify_recording` task (in the curate flow, between rendering and the
 manifests) and `verify_output_dir` (`savgbench verify OUT`, on a finished output folder).
@@ -28,7 +30,7 @@ from curation.metric.av_align import match_boxes
 from curation.metric.detect import DetectFn, cached_detector, people_detect_fn
 from curation.media import MediaError, iter_video_frames, probe_media
 from curation.perspective import letterbox_offset_px
-from data_contracts._atomic import StagedFiles
+from data_contracts._atomic import Release
 from data_contracts.errors import ContractError
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
@@ -45,8 +47,10 @@ from data_contracts.manifests import (
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
 from tasks.curate_recording import RecordingOutput
+from tasks.ledger import Ledger, verify_key
 from tasks.manifests import stage_parquet, write_split_lists
 from tasks.report import refresh_summary
+from tasks.run_lock import OutputLock
 
 __all__ = ["VerifiedClips", "VerifiedRecording", "verify_clips", "verify_recording", "verify_output_dir",
            "recipe_detect", "STAGE", "REASON"]
@@ -182,13 +186,23 @@ class VerifiedRecording:
 @task(name="verify-recording", task_run_name="verify-{output.recording_id}", cache_policy=NO_CACHE)
 def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe) -> VerifiedRecording:
     """Verify one rendered recording's clips with the recipe's detector and `min_visual_confirmation`, deleting
-    the files of the clips it rejects. Called only when the recipe says `verify`."""
+    the files of the clips it rejects. Called only when the recipe says `verify`.
+
+    The rejects are recorded in the recording's ledger (when `output.render_key` names it) under the recipe's
+    verify key (`tasks.ledger.verify_key`), before their files are deleted: a rerun with the same verification
+    settings reports them from the ledger without rendering or verifying them again.
+    """
     started_s = time.perf_counter()
-    verified = verify_clips(output.clips, output.events, Path(output_dir), recipe, recipe_detect(recipe),
-                            recipe.recipe_hash)
+    out = Path(output_dir)
+    verified = verify_clips(output.clips, output.events, out, recipe, recipe_detect(recipe), recipe.recipe_hash)
+    if verified.rejects and output.render_key is not None:
+        ledger = Ledger.load(out, output.recording_id, output.render_key, verify_key(recipe))
+        for reject in verified.rejects:
+            ledger.record(reject.clip_id, reject.reason, reject.detail, stage=STAGE)
+        ledger.save()
     # As the render stage does with clips it rejects: the manifests, written later, will not list them.
     for rel in verified.rejected_files:
-        (Path(output_dir) / rel).unlink(missing_ok=True)
+        (out / rel).unlink(missing_ok=True)
     seconds = time.perf_counter() - started_s
     run_logger(__name__).info(_summary(output.recording_id, verified, seconds))
     updated = dataclasses.replace(output, clips=verified.clips, events=verified.events,
@@ -209,19 +223,30 @@ def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
 def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, weights: str | None = None,
                       log: Callable[[str], None] = print) -> dict[str, float | int]:
     """Re-verify a curated output folder in place (`savgbench verify OUT`): every kept clip, whatever was verified
-    before, then rewrite the manifests, `manifests/detections.parquet`, the split lists and the report summary.
+    before, then publish new manifests, `manifests/detections.parquet` and split lists, and rewrite the report
+    summary.
 
     `recipe` gives the frame geometry and the verification settings (`weights` overrides `detector_weights`);
-    detections and reject rows carry the manifests' recipe hash, since the clips are the curated set's. Every file
-    is written under a partial name, then all are renamed into place (split lists first, manifests last), and only
-    then are the rejected clips' files deleted: an interruption never leaves a manifest listing a missing file.
-    Returns the set-level counts.
+    detections and reject rows carry the manifests' recipe hash, since the clips are the curated set's. The whole
+    work holds the folder's run lock (`OutputBusy` if another run holds it). The rewritten files and the current
+    release's other files (carried over) are published as one new release (`data_contracts._atomic.Release`),
+    and only then are the rejected clips' files deleted: an interruption never leaves a manifest listing a missing
+    file. Returns the set-level counts.
     """
     out = Path(output_dir)
     manifests = out / "manifests"
     verify_recipe = dataclasses.replace(recipe, verify=True, **({"detector_weights": weights} if weights else {}))
     # The detector first: weights that cannot be had are reported before anything else is looked at.
     detect = recipe_detect(verify_recipe)
+    if not manifests.is_dir():  # before the lock, which would create the folder
+        raise ContractError(f"{manifests}: missing: {out} is not a curated output folder")
+    with OutputLock(out, "verify"):
+        return _verify_locked_output_dir(out, recipe, verify_recipe, detect, log)
+
+
+def _verify_locked_output_dir(out: Path, recipe: Recipe, verify_recipe: Recipe, detect: DetectFn,
+                              log: Callable[[str], None]) -> dict[str, float | int]:
+    manifests = out / "manifests"
     schemas = {"recordings": RECORDINGS_SCHEMA, "clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA,
                "rejects": REJECTS_SCHEMA}
     tables = {}
@@ -257,13 +282,12 @@ def verify_output_dir(output_dir: str | os.PathLike[str], recipe: Recipe, *, wei
         rejects = rejects.combine_chunks()
     validate_manifests(tables["recordings"], verified.clips, verified.events, rejects, verified.detections)
 
-    # Renamed into place in the order staged: split lists first and the manifests last, as the curate flow
-    # writes them.
-    with StagedFiles() as staged:
-        write_split_lists(out, verified.clips, staged)
+    # One new release: the rewritten files, and the current release's others (recordings.parquet) carried over.
+    with Release(out, carry_over=True) as release:
+        write_split_lists(release, verified.clips)
         for name, table in (("clips", verified.clips), ("events", verified.events), ("rejects", rejects),
                             ("detections", verified.detections)):
-            stage_parquet(staged, manifests / f"{name}.parquet", table)
+            stage_parquet(release, name, table)
     # Only now that no manifest lists them: an interruption before this leaves files behind, never a dangling entry.
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)

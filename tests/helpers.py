@@ -127,3 +127,15 @@ def assert_file_refused(path: Path, text: str | None, read, message: str) -> Non
 def refused(message_start: str):
     """`pytest.raises` for a ContractError whose message starts with exactly `message_start` (taken literally)."""
     return pytest.raises(ContractError, match="^" + re.escape(message_start))
+
+
+def output_files(out: Path) -> list[Path]:
+    """The files of a curated output folder as a reader sees them, relative to it and sorted: the manifests and
+    split lists through their `manifests/` and `splits/` links, not under the release folder of the run that wrote
+    them (its name holds a time); the report folder left out (its summary has timings)."""
+    from data_contracts._atomic import PUBLISHED_DIRS, RELEASES_DIR
+
+    files = [p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.relative_to(out).parts[0] != "report"
+             and p.relative_to(out).parts[:2] != RELEASES_DIR.parts]
+    files += [p.relative_to(out) for top in PUBLISHED_DIRS if (out / top).is_dir() for p in (out / top).iterdir()]
+    return sorted(files)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_contracts._atomic import (
+    Release,
     StagedFiles,
     atomic_path,
     final_path_of_partial,
@@ -175,14 +176,14 @@ def test_split_lists_list_each_splits_video_paths_in_table_order(tmp_path):
 
     clips = pa.table({"video_path": ["video_dev/b.mp4", "video_eval/a.mp4", "video_dev/a.mp4"],
                       "split": ["generation", "evaluation", "generation"]})
-    with StagedFiles() as staged:
-        written = write_split_lists(tmp_path, clips, staged)
+    with Release(tmp_path) as release:
+        written = write_split_lists(release, clips)
         assert not (tmp_path / "splits" / "generation.txt").exists()
     assert written == {"splits/generation": tmp_path / "splits" / "generation.txt",
                        "splits/evaluation": tmp_path / "splits" / "evaluation.txt"}
     assert written["splits/generation"].read_bytes() == b"video_dev/b.mp4\nvideo_dev/a.mp4\n"
     assert written["splits/evaluation"].read_bytes() == b"video_eval/a.mp4\n"
-    with StagedFiles() as staged:
-        write_split_lists(tmp_path, clips.slice(0, 0), staged)
+    with Release(tmp_path) as release:
+        write_split_lists(release, clips.slice(0, 0))
     assert written["splits/generation"].read_bytes() == b""
     assert sorted(p.name for p in (tmp_path / "splits").iterdir()) == ["evaluation.txt", "generation.txt"]

@@ -14,6 +14,7 @@ from data_contracts.recipe import load_recipe
 from tasks._run_context import in_prefect_run, run_logger
 from tasks.curate_recording import RecordingOutput
 from tasks.outcomes import PairCounts, count_pairs, mark_render_failure, output_rejects, sum_stage_seconds
+from tests.helpers import output_files
 
 # Short windows so that 4 s recordings hold several clips.
 RECIPE = ["view_azimuths_deg=[0, 60, 120, 180, 240, 300]", "window_frames=20", "hop_frames=10",
@@ -96,12 +97,10 @@ def test_the_flow_and_the_plain_caller_write_the_same_files(tmp_path):
     for name in MANIFESTS:
         path = f"manifests/{name}.parquet"
         assert (plain_out / path).read_bytes() == (flow_out / path).read_bytes(), name
-    files = sorted(p.relative_to(flow_out) for p in flow_out.rglob("*") if p.is_file()
-                   and p.parts[len(flow_out.parts)] != "report")
-    assert files == sorted(p.relative_to(plain_out) for p in plain_out.rglob("*") if p.is_file()
-                           and p.parts[len(plain_out.parts)] != "report")
+    files = output_files(flow_out)
+    assert files == output_files(plain_out)
     assert sum(str(f).startswith("video_") for f in files) == run.n_clips
-    for rel in files:  # split lists, clip mp4/wav/csv, render ledgers
+    for rel in files:  # manifests, split lists, clip mp4/wav/csv, render ledgers
         assert (plain_out / rel).read_bytes() == (flow_out / rel).read_bytes(), rel
     # The report's funnel is the same too, but for the timing rows.
     funnel = [line for line in (flow_out / "report" / "summary.md").read_text().splitlines()

@@ -1,6 +1,7 @@
 """Crashes and reruns: a run killed anywhere leaves nothing that looks complete but isn't; rerunning finishes the job
 with the same bytes as an uninterrupted run; a finished run is not redone; a changed view or recording redoes only
-what changed."""
+what changed; clips rejected by visual verification are remembered under the same verification settings only; a
+recording whose rendering fails in any way leaves nothing behind."""
 
 import os
 import shutil
@@ -15,8 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+import flows.pipeline
+import tasks.curate_recording
+import tasks.verify
 from curation.media import iter_video_frames
+from curation.metric.detect import Detections
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
+from data_contracts.manifests import RecordingRow
+from data_contracts.recipe import load_recipe
+from tasks.curate_recording import plan_recording_task, render_recording_task
+from tasks.discover import discover, inspect_recording
+from tasks.ledger import LEDGER_DIR, Ledger, render_key, verify_key
 from tests.helpers import MANIFEST_NAMES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -165,3 +175,112 @@ def test_changing_one_recordings_annotations_recurates_only_it(source, reference
     assert recordings.loc[changed_id, "metadata_sha256"] != pq.read_table(
         reference / "manifests" / "recordings.parquet").to_pandas().set_index("recording_id").loc[
         changed_id, "metadata_sha256"]
+
+
+ROW = RecordingRow("fold4_room91_mix001", "dev-test-synth", "generation", "foa_dev/a.wav", "video_dev/a.mp4",
+                   "metadata_dev/a.csv", 8.0, "ok", None, "a" * 64, "b" * 64, "c" * 64, "h")
+
+
+def test_the_ledger_remembers_verify_rejects_under_the_same_verification_settings_only(tmp_path):
+    recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
+    key = render_key(ROW, recipe)
+    ledger = Ledger.load(tmp_path, ROW.recording_id, key, verify_key(recipe))
+    ledger.record("a", None)
+    ledger.record("b", "clipped", "peak 1.2")
+    ledger.record("c", "not_visually_confirmed", "0 of 5", stage="verify")
+    ledger.save()
+    paths = [tmp_path / "none.mp4"]
+    same = Ledger.load(tmp_path, ROW.recording_id, key, verify_key(recipe))
+    assert same.clips["c"] == {"status": "rejected", "stage": "verify", "reason": "not_visually_confirmed",
+                               "detail": "0 of 5"}
+    assert same.done("c", paths) and same.done("b", paths) and not same.done("a", paths)
+    for other in (load_recipe(overrides=["verify=true", "min_visual_confirmation=0.4"]),
+                  load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5", "detector_image_size_px=416"]),
+                  load_recipe()):
+        # Settings that only change verification keep the render key: written clips and render rejects stay.
+        assert render_key(ROW, other) == key and verify_key(other) != verify_key(recipe)
+        forgot = Ledger.load(tmp_path, ROW.recording_id, key, verify_key(other))
+        assert sorted(forgot.clips) == ["a", "b"] and not forgot.done("c", paths)
+    # A ledger written before stages: its rejects are the render stage's.
+    (tmp_path / LEDGER_DIR / f"{ROW.recording_id}.json").write_text(
+        '{"key": "%s", "clips": {"b": {"status": "rejected", "reason": "clipped", "detail": "x"}}}' % key)
+    old = Ledger.load(tmp_path, ROW.recording_id, key, verify_key(recipe))
+    assert old.clips == {"b": {"status": "rejected", "reason": "clipped", "detail": "x"}}
+
+
+def loaded_recording(source: Path, recipe):
+    """The first accepted recording of `source`, inspected, and its plan (plain task calls)."""
+    found = discover.fn(str(source), recipe)
+    source_recording, split = found.accepted[0]
+    inspection = inspect_recording.fn(source_recording, split, str(source), recipe)
+    assert inspection.loaded is not None, inspection.reject
+    return inspection.loaded, plan_recording_task.fn(inspection.loaded, recipe)
+
+
+def test_a_render_failing_with_an_unexpected_exception_leaves_nothing_of_the_recording(source, tmp_path,
+                                                                                     monkeypatch):
+    recipe = load_recipe(overrides=RECIPE)
+    loaded, plan = loaded_recording(source, recipe)
+    assert len(plan.clips) >= 2
+    first = plan.clips[0].clip
+    # A ledger from before, which the failure must not leave claiming clips.
+    ledger = Ledger.load(tmp_path, loaded.row.recording_id, render_key(loaded.row, recipe), verify_key(recipe))
+    ledger.record(plan.clips[1].clip.clip_id, "clipped", "peak 1.5")
+    ledger.save()
+
+    def render_then_fail(plan, audio_path, video_path, video_size_px, output_dir, recipe, **kwargs):
+        for rel in (first.video_path, first.audio_path, first.metadata_path):
+            (output_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (output_dir / rel).write_bytes(b"written")
+        kwargs["on_clip"](plan.clips[0], None, None)
+        raise KeyError("view_matrix")
+
+    monkeypatch.setattr(tasks.curate_recording, "render_recording", render_then_fail)
+    output = render_recording_task.fn(loaded, plan, str(source), str(tmp_path), recipe)
+    failure = output.failure
+    assert (failure.stage, failure.recording_id, failure.clip_id, failure.reason, failure.detail) == (
+        "render", loaded.row.recording_id, None, "internal_error", "KeyError: 'view_matrix'")
+    assert failure.recipe_hash == recipe.recipe_hash
+    assert output.clips.num_rows == 0 and output.events.num_rows == 0 and output.rejects == ()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and loaded.row.recording_id in p.name]
+
+
+def no_people(calls: list[int]):
+    """A detector that finds nobody, counting the clips it is asked about."""
+    def detect(frames, content_box_px):
+        calls.append(len(frames))
+        return Detections.empty()
+    return detect
+
+
+def test_verify_rejects_are_not_rendered_again_under_the_same_settings(source, tmp_path, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: no_people(calls))
+    monkeypatch.setattr(flows.pipeline, "recipe_detect", lambda recipe: no_people(calls))
+    overrides = ["view_azimuths_deg=[0, 90, 180, 270]", "min_onscreen_frames=10", "verify=true"]
+    recipe = load_recipe(overrides=[*overrides, "min_visual_confirmation=0.5"])
+
+    def curate(recipe):
+        calls.clear()
+        with flows.pipeline.PlainTaskCaller(2) as caller:
+            run = flows.pipeline.run_curation(str(source), str(tmp_path), recipe, caller)
+        rejects = pq.read_table(tmp_path / "manifests" / "rejects.parquet").to_pandas()
+        return run, rejects[rejects["stage"] == "verify"], len(calls)
+
+    first, verify_rejects, n_verified = curate(recipe)
+    # Nobody found: every clip with onscreen speech is rejected, its files deleted.
+    assert len(verify_rejects) > 0 and set(verify_rejects["reason"]) == {"not_visually_confirmed"}
+    assert n_verified == first.n_clips + len(verify_rejects)
+    assert not [p for p in tmp_path.glob("*_dev/*") if p.stem in set(verify_rejects["clip_id"])]
+    rejects_bytes = (tmp_path / "manifests" / "rejects.parquet").read_bytes()
+
+    again, again_rejects, n_verified = curate(recipe)
+    assert again.n_rendered_clips == 0 and n_verified == first.n_clips  # only the kept clips are verified
+    assert (tmp_path / "manifests" / "rejects.parquet").read_bytes() == rejects_bytes
+    assert not [p for p in tmp_path.glob("*_dev/*") if p.stem in set(verify_rejects["clip_id"])]
+
+    other, other_rejects, n_verified = curate(load_recipe(overrides=[*overrides, "min_visual_confirmation=0.4"]))
+    # Other settings: the remembered rejects are rendered and verified again (and rejected again, nobody being found).
+    assert other.n_rendered_clips == len(verify_rejects) and n_verified == first.n_clips + len(verify_rejects)
+    assert sorted(other_rejects["clip_id"]) == sorted(verify_rejects["clip_id"])
+    assert set(other_rejects["detail"].str.contains("min_visual_confirmation 0.4")) == {True}
