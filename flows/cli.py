@@ -65,16 +65,19 @@ def _add_curate(sub) -> None:
 
 
 CURATE_EXIT_CODES = """exit codes:
-  0  the run finished (recordings or clips it refused are rows of manifests/rejects.parquet)
+  0  the run finished, also when it rejected recordings or clips: they are rows of manifests/rejects.parquet, and
+     the last line printed counts the recordings curated and rejected
   1  the run failed (a traceback says where)
   2  refused before any work, with one line naming the cause: a missing or empty source folder, an output folder
-     inside the source folder or not writable, a bad recipe, detector weights that cannot be had"""
+     inside the source folder or not writable, a bad recipe, detector weights that cannot be had
+  3  refused: another run holds the output folder (one line names it); nothing was written"""
 
 
 def _run_curate(args) -> int:
     from curation.discover import folder_problem
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
+    from tasks.run_lock import OutputBusy, OutputLock
 
     try:
         recipe = load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
@@ -85,6 +88,11 @@ def _run_curate(args) -> int:
     if problem is not None:
         print(f"savgbench curate: {problem}", file=sys.stderr)
         return 2
+    holder = OutputLock.holder(args.out)
+    if holder is not None:
+        print(f"savgbench curate: {args.out}: another run is writing this output folder: {holder}; wait for it to "
+              "finish, or give another output folder", file=sys.stderr)
+        return 3
     if recipe.verify:
         from curation.metric.detect import DetectorError
         from tasks.verify import recipe_detect
@@ -102,12 +110,18 @@ def _run_curate(args) -> int:
 
     if args.task_runner or args.workers or args.dask_address:
         curate = curate.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
-    paths = curate(
+    state = curate(
         str(args.source), str(args.out),
-        recipe=str(args.recipe) if args.recipe else None, overrides=list(args.overrides),
+        recipe=str(args.recipe) if args.recipe else None, overrides=list(args.overrides), return_state=True,
     )
+    try:
+        paths = state.result()  # a failed run raises its exception here
+    except OutputBusy as exc:  # another run took the folder after the check above
+        print(f"savgbench curate: {exc}", file=sys.stderr)
+        return 3
     for name, path in paths.items():
         print(f"{name}: {path}")
+    print(state.message)
     return 0
 
 
@@ -148,6 +162,7 @@ def _run_verify(args) -> int:
     from curation.media import MediaError
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
+    from tasks.run_lock import OutputBusy
     from tasks.verify import verify_output_dir
 
     try:
@@ -156,6 +171,9 @@ def _run_verify(args) -> int:
     except (ContractError, DetectorError, MediaError) as exc:
         print(f"savgbench verify: {exc}", file=sys.stderr)
         return 2
+    except OutputBusy as exc:
+        print(f"savgbench verify: {exc}", file=sys.stderr)
+        return 3
     rate = counts["confirmed"] / counts["checked"] if counts["checked"] else float("nan")
     print(f"visually confirmed {counts['confirmed']} of {counts['checked']} onscreen speech events ({rate:.3f}); "
           f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.states import Completed, State
 
 from data_contracts.recipe import load_recipe
 from flows.pipeline import PrefectTaskCaller, run_curation
@@ -23,11 +24,14 @@ def curate(
     output_dir: str,
     recipe: str | dict[str, Any] | None = None,
     overrides: list[str] | dict[str, Any] | None = None,
-) -> dict[str, str]:
+) -> State:
     """Curate SAVGBench clips from `source_dir` (STARSS23 layout) into `output_dir`.
 
     `recipe` is a YAML path or a mapping (default: the SAVGBench recipe); `overrides` are `key=value` strings
-    (values parsed as YAML) or a mapping. Returns the paths of the manifests, split lists and report.
+    (values parsed as YAML) or a mapping. The run ends Completed, also when recordings were rejected, with a message
+    counting the recordings curated and rejected; its result, what calling `curate(...)` returns, is the paths of
+    the manifests, split lists, report and audit page (`curate(..., return_state=True)` gives the state itself).
     """
     curation_recipe = load_recipe(recipe, overrides)  # refused here, before any work, if invalid
-    return run_curation(source_dir, output_dir, curation_recipe, PrefectTaskCaller()).paths
+    run = run_curation(source_dir, output_dir, curation_recipe, PrefectTaskCaller())
+    return Completed(message=run.summary, data=run.paths)

@@ -58,3 +58,4 @@ def test_curate_help_documents_the_exit_codes(capsys):
         main(["curate", "--help"])
     out = capsys.readouterr().out
     assert "exit codes:" in out and "  2  refused before any work" in out
+    assert "  3  refused: another run holds the output folder" in out
