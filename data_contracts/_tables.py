@@ -5,14 +5,18 @@ Row numbers in messages are 0-based table row indices, as pandas shows them.
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_contracts.errors import ContractError
 
 Row = TypeVar("Row")
+
+_CONVERSION_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
 def named_schema(name: str, fields: list[pa.Field]) -> pa.Schema:
@@ -43,22 +47,21 @@ def rows_to_table(rows: Sequence[Any], schema: pa.Schema) -> pa.Table:
     return columns_to_table({field.name: [getattr(row, field.name) for row in rows] for field in schema}, schema)
 
 
-def columns_to_table(columns: dict[str, Sequence[Any]], schema: pa.Schema) -> pa.Table:
-    """A table with ``schema`` from one list of Python values per column (``rows_to_table`` without the rows).
+def columns_to_table(columns: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
+    """A table with ``schema`` from one sequence of values per column (``rows_to_table`` without the rows).
 
-    Raises ContractError naming the columns that do not match the schema, or the row, column and value that cannot
-    be stored in the column's type.
+    Each column may be a list of Python values; a numpy array: numeric or bool (converted without per-value Python
+    work), a ``numpy.ma.MaskedArray`` (masked values become nulls), or an object array of str / None; or a pyarrow
+    Array or ChunkedArray, cast to the field's type when it differs (e.g. string to dictionary). Raises ContractError
+    naming the columns that do not match the schema, columns of unequal lengths, or the row, column and value that
+    cannot be stored in the column's type.
     """
     name = table_name(schema)
     _require_same_columns(name, list(columns), schema.names, "column")
-    arrays = []
-    for field in schema:
-        values = columns[field.name]
-        try:
-            arrays.append(pa.array(values, type=field.type))
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            raise _conversion_error(name, field, values) from None
-    return pa.Table.from_arrays(arrays, schema=schema)
+    lengths = {column: len(columns[column]) for column in schema.names}
+    if len(set(lengths.values())) > 1:
+        raise ContractError(f"{name}: columns have different lengths: {lengths}")
+    return pa.Table.from_arrays([_column_array(name, field, columns[field.name]) for field in schema], schema=schema)
 
 
 def table_to_rows(table: pa.Table, row_type: type[Row]) -> list[Row]:
@@ -83,11 +86,50 @@ def _require_same_columns(name: str, field_names: list[str], column_names: list[
         )
 
 
-def _conversion_error(name: str, field: pa.Field, values: list[Any]) -> ContractError:
-    # Arrow reports a failed column without the row; converting one value at a time finds the row to name.
-    for index, value in enumerate(values):
+def _column_array(name: str, field: pa.Field, values: Any) -> pa.Array | pa.ChunkedArray:
+    """``values`` (one column as columns_to_table takes it) as an Arrow array of ``field``'s type."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)) and values.type == field.type:
+        return values
+    try:
+        return _convert(values, field.type)
+    except _CONVERSION_ERRORS:
+        raise _conversion_error(name, field, values) from None
+
+
+def _convert(values: Any, arrow_type: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pc.cast(values, arrow_type)
+    if isinstance(values, np.ma.MaskedArray):
+        return pa.array(values.data, type=arrow_type, mask=np.ma.getmaskarray(values))
+    # numpy arrays (numeric, bool, str or object) and lists: Arrow converts them in C++, numeric ones without
+    # touching a Python object.
+    return pa.array(values, type=arrow_type)
+
+
+def _conversion_error(name: str, field: pa.Field, values: Any) -> ContractError:
+    # Arrow reports a failed column without the row. Conversion is value by value, so halving the range that fails
+    # finds the first failing row in O(log n) conversions of slices.
+    low, high = 0, len(values)
+    while high - low > 1:
+        middle = (low + high) // 2
         try:
-            pa.array([value], type=field.type)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-            return ContractError(f"{name}: row {index}: {field.name}={value!r} cannot be stored as {field.type}: {exc}")
+            _convert(values[low:middle], field.type)
+        except _CONVERSION_ERRORS:
+            high = middle
+        else:
+            low = middle
+    try:
+        _convert(values[low:high], field.type)
+    except _CONVERSION_ERRORS as exc:
+        value = _python_value(values, low)
+        return ContractError(f"{name}: row {low}: {field.name}={value!r} cannot be stored as {field.type}: {exc}")
     return ContractError(f"{name}: column {field.name} cannot be stored as {field.type}")
+
+
+def _python_value(values: Any, index: int) -> Any:
+    value = values[index]
+    if isinstance(value, pa.Scalar):
+        return value.as_py()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -10,15 +10,16 @@ dictionary-encoded so pandas loads them as categoricals. Validators raise Contra
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_contracts._tables import columns_to_table, named_schema, rows_to_table, table_name, table_to_rows
 from data_contracts.classes import CLASS_NAMES, SPLITS, TARGET_CLASSES
-from data_contracts.timebase import LABEL_FRAME_S, nearest_label_frames
+from data_contracts.timebase import LABEL_FRAME_S
 from data_contracts.errors import ContractError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "EventRow",
     "RecordingRow",
     "RejectRow",
+    "ManifestChecker",
     "SpatialAvAlignRow",
     "make_clip_id",
     "recording_id_problem",
@@ -44,6 +46,7 @@ __all__ = [
     "validate_detections",
     "validate_events",
     "validate_manifests",
+    "validate_part",
     "validate_recordings",
     "validate_rejects",
 ]
@@ -310,11 +313,18 @@ SPATIAL_AV_ALIGN_SCHEMA = named_schema(
     ],
 )
 
+_SCHEMAS = {table_name(schema): schema
+            for schema in (RECORDINGS_SCHEMA, CLIPS_SCHEMA, EVENTS_SCHEMA, REJECTS_SCHEMA, DETECTIONS_SCHEMA)}
+# Class names by class id (index), for looking names up in Arrow.
+_CLASS_NAME_OF_ID = pa.array([CLASS_NAMES.get(class_id) for class_id in range(max(CLASS_NAMES) + 1)], pa.string())
+
 # Reject reasons are grouped and counted by code, so a code must stay a plain identifier.
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # What make_clip_id accepts as a recording id: no path separators, spaces or leading dot in file names.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# What make_clip_id puts after "<recording_id>_": exactly two underscores, so a clip id names its recording.
+_CLIP_ID_SUFFIX = re.compile(r"f[0-9]{5,}_az[+-][0-9]{3}(?:\.[0-9]{3})?_el[+-][0-9]{2}(?:\.[0-9]{3})?")
 
 
 def recording_id_problem(recording_id: str) -> str | None:
@@ -359,13 +369,14 @@ def validate_recordings(table: pa.Table) -> None:
     # One row per (source folder, recording id); an id found in two folders is allowed only as rejected rows, since
     # clip ids and splits are keyed by recording id.
     _check_unique(name, table, ["source_folder", "recording_id"])
-    ids, statuses = table.column("recording_id").to_pylist(), table.column("status").to_pylist()
-    first_row_of_id: dict[str, int] = {}
-    for index, recording_id in enumerate(ids):
-        first = first_row_of_id.setdefault(recording_id, index)
-        if first != index and "ok" in (statuses[first], statuses[index]):
-            raise ContractError(f"{name}: row {index}: recording_id={recording_id!r} duplicates row {first}, "
-                                "and one of them has status 'ok'")
+    ok = _is_value(table.column("status"), "ok")
+    ok_rows = ok.to_numpy(zero_copy_only=False)
+    first_row = _first_occurrence(table.column("recording_id"))
+    index = _first_true((first_row != np.arange(table.num_rows)) & (ok_rows[first_row] | ok_rows))
+    if index is not None:
+        recording_id = table.column("recording_id")[index].as_py()
+        raise ContractError(f"{name}: row {index}: recording_id={recording_id!r} duplicates row {first_row[index]}, "
+                            "and one of them has status 'ok'")
     _check_non_empty(name, table, "recording_id")
     _check_in(name, table, "split", SPLITS)
     _check_in(name, table, "status", STATUSES)
@@ -374,7 +385,6 @@ def validate_recordings(table: pa.Table) -> None:
         _check_range(name, table, column, 0, math.inf)
     for column in ("audio_sha256", "video_sha256", "metadata_sha256"):
         _check_pattern(name, table, column, _SHA256, "is not a lowercase hex sha256")
-    ok = pc.equal(pc.cast(table.column("status"), pa.string()), "ok")
     # A recording feeding clips needs a split and all three files; anything less must be a rejected one.
     for column in ("split", "audio_path", "video_path", "metadata_path"):
         _check_mask(name, table, column, pc.and_(ok, pc.is_null(table.column(column))), "is null for status 'ok'")
@@ -418,12 +428,16 @@ def validate_events(table: pa.Table) -> None:
     _check_range(name, table, "frame", 0, math.inf)
     _check_range(name, table, "source_index", 0, math.inf)
     _check_in(name, table, "class_id", list(CLASS_NAMES))
-    class_names = table.column("class_name").to_pylist()
-    for index, (class_id, class_name) in enumerate(zip(table.column("class_id").to_pylist(), class_names, strict=True)):
-        if CLASS_NAMES[class_id] != class_name:
-            raise ContractError(
-                f"{name}: row {index}: class_name={class_name!r} but class_id={class_id} is {CLASS_NAMES[class_id]!r}"
-            )
+    # The class id each name belongs to, looked up once per dictionary value; an unknown name gets null.
+    class_id_of_name = _on_values(table.column("class_name"),
+                                  lambda names: pc.index_in(names, value_set=_CLASS_NAME_OF_ID))
+    class_ids = table.column("class_id")
+    index = _first_true(pc.fill_null(pc.not_equal(class_id_of_name, class_ids), True))
+    if index is not None:
+        class_name, class_id = table.column("class_name")[index].as_py(), class_ids[index].as_py()
+        raise ContractError(
+            f"{name}: row {index}: class_name={class_name!r} but class_id={class_id} is {CLASS_NAMES[class_id]!r}"
+        )
     _check_in(name, table, "target_class", TARGET_CLASSES)
     _check_range(name, table, "azimuth_deg", -180, 180)
     _check_range(name, table, "elevation_deg", -90, 90)
@@ -435,9 +449,7 @@ def validate_events(table: pa.Table) -> None:
         _check_mask(name, table, column, offscreen_with_pixel, "is set for an offscreen event (must be null)")
         _check_mask(name, table, column, pc.is_nan(pixels), "is NaN (use null for no pixel)")
     # Verification checks onscreen speech only; a value anywhere else cannot have come from the rule.
-    onscreen_speech = pc.fill_null(pc.and_(onscreen, pc.equal(pc.cast(table.column("target_class"), pa.string()),
-                                                             "speech")), False)
-    confirmed_elsewhere = pc.and_(pc.invert(onscreen_speech), pc.is_valid(table.column("visually_confirmed")))
+    confirmed_elsewhere = pc.and_(pc.invert(_onscreen_speech(table)), pc.is_valid(table.column("visually_confirmed")))
     _check_mask(name, table, "visually_confirmed", confirmed_elsewhere,
                 "is set for an event that is not onscreen speech (must be null)")
 
@@ -470,7 +482,133 @@ def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, 
     same recording and lasts past the event's frame; no rejected clip id is also a kept clip; a clip's
     visual_confirmation_rate is null exactly when none of its events has visually_confirmed, and otherwise every
     onscreen speech event of the clip has it and the rate is their confirmed fraction; each detection's clip exists.
+    Vectorised (Arrow compute and numpy, no Python loop over rows).
     """
+    tables = _validate_tables(recordings, clips, events, rejects, detections)
+    _check_one_recipe_hash(tables)
+    _check_links(recordings, clips, events, rejects, detections)
+
+
+def validate_part(recording: RecordingRow | dict, clips: pa.Table, events: pa.Table, rejects: pa.Table,
+                  detections: pa.Table | None = None) -> None:
+    """Validate one recording's part of the manifests: the tables it adds, and their links within the recording.
+
+    ``recording`` is the recording's row (a RecordingRow, or a dict of its fields). Every check of
+    :func:`validate_manifests` applies, with the recording as the only row of recordings; besides, every clip is of
+    this recording and its clip id, like any rejected clip id, is of the form :func:`make_clip_id` gives it
+    (``<recording_id>_f<frame>_az..._el...``), so clip ids of different recordings never collide (see
+    :class:`ManifestChecker`).
+    """
+    row = _recording_row(recording)
+    recordings = rows_to_table([row], RECORDINGS_SCHEMA)
+    tables = _validate_tables(recordings, clips, events, rejects, detections)
+    _check_one_recipe_hash(tables)
+    _check_clips_of_recording(clips, rejects, row.recording_id)
+    _check_links(recordings, clips, events, rejects, detections)
+
+
+class ManifestChecker:
+    """Cross-recording checks of manifests merged from per-recording parts, one part at a time.
+
+    Built with the run's recordings table (validated here); :meth:`add_part` is called once per recording, in the
+    order the merge writes the parts, with that recording's tables, already checked by :func:`validate_part`. It
+    checks what no single part can: the recording is in recordings (with status "ok" if it keeps clips, in the
+    split and source folder its clips name) and was not merged before, and every part comes from one recipe. Row
+    numbers in its errors count rows of the merged table, parts in the order they were added.
+
+    Clip ids are unique across the merged clips without keeping them: a part's clip ids are unique and each is
+    ``<recording_id>_f<frame>_az<angle>_el<angle>``, a suffix with exactly two underscores, so the recording id is
+    what remains of a clip id without its last three ``_``-separated fields; as recording ids are unique, two
+    parts' clip ids differ. So the checker re-checks, per part (cheap, vectorised), that its clips are of its
+    recording with such ids and unique, that its rejected clip ids are of its recording too and not kept, and that
+    its events and detections refer to its own clips: then the merged events and detections link to the merged
+    clips, and no rejected clip of any part is kept. Memory is O(number of recordings): the recordings' status,
+    split and folder, the set of merged ids, and row counts.
+    """
+
+    def __init__(self, recordings: pa.Table):
+        validate_recordings(recordings)
+        _check_one_recipe_hash({"recordings": recordings})
+        hashes = pc.unique(recordings.column("recipe_hash")).to_pylist()
+        self._recipe_hash: tuple[str, str] | None = (hashes[0], "recordings") if hashes else None
+        columns = [_as_strings(recordings.column(column)).to_pylist()
+                   for column in ("recording_id", "status", "split", "source_folder")]
+        # Last row wins for an id listed twice (allowed for rejected rows only, so the status is the same).
+        self._recordings = {recording_id: rest for recording_id, *rest in zip(*columns, strict=True)}
+        self._merged: set[str] = set()
+        self._rows = dict.fromkeys(("clips", "events", "rejects", "detections"), 0)
+        self._finished = False
+
+    def add_part(self, recording_id: str, clips: pa.Table, events: pa.Table, rejects: pa.Table,
+                 detections: pa.Table | None = None) -> None:
+        """Check one recording's part against the recordings and the parts added before it (see the class)."""
+        where = f"part of recording {recording_id!r}"
+        if self._finished:
+            raise ContractError(f"{where}: added after finish()")
+        if recording_id in self._merged:
+            raise ContractError(f"{where}: recording_id={recording_id!r} was merged before; a recording has one part")
+        if recording_id not in self._recordings:
+            raise ContractError(f"{where}: recording_id={recording_id!r} is not in recordings")
+        tables = {"clips": clips, "events": events, "rejects": rejects}
+        if detections is not None:
+            tables["detections"] = detections
+        for name, table in tables.items():
+            _check_schema(table, _SCHEMAS[name])
+        self._check_recipe_hash(tables)
+        status, split, source_folder = self._recordings[recording_id]
+        offset = self._rows["clips"]
+        if clips.num_rows:
+            if status != "ok":
+                raise ContractError(f"clips: row {offset}: recording_id={recording_id!r} has status {status!r} in "
+                                    "recordings, not 'ok'")
+            for column, expected in (("split", split), ("source_folder", source_folder)):
+                other = pc.invert(_is_value(clips.column(column), expected))
+                _check_mask("clips", clips, column, other, f"but recordings says {expected!r}", row_offset=offset)
+        _check_clips_of_recording(clips, rejects, recording_id, row_offsets=(offset, self._rows["rejects"]))
+        _check_unique("clips", clips, ["clip_id"], row_offset=offset)
+        clip_ids = clips.column("clip_id")
+        _check_mask("events", events, "clip_id", pc.invert(pc.is_in(events.column("clip_id"), value_set=clip_ids)),
+                    f"is not in clips of its {where}", row_offset=self._rows["events"])
+        _check_mask("rejects", rejects, "clip_id", pc.is_in(rejects.column("clip_id"), value_set=clip_ids),
+                    "is rejected but also kept in clips", row_offset=self._rows["rejects"])
+        if detections is not None:
+            unknown = pc.invert(pc.is_in(detections.column("clip_id"), value_set=clip_ids))
+            _check_mask("detections", detections, "clip_id", unknown, f"is not in clips of its {where}",
+                        row_offset=self._rows["detections"])
+        self._merged.add(recording_id)
+        for name, table in tables.items():
+            self._rows[name] += table.num_rows
+
+    def finish(self) -> None:
+        """Close the checker: every rule was checked as the parts came, so this only refuses later parts."""
+        self._finished = True
+
+    def _check_recipe_hash(self, tables: dict[str, pa.Table]) -> None:
+        for name, table in tables.items():
+            hashes = table.column("recipe_hash")
+            for recipe_hash in pc.unique(hashes).to_pylist():
+                if self._recipe_hash is None:
+                    self._recipe_hash = (recipe_hash, name)
+                elif recipe_hash != self._recipe_hash[0]:
+                    row = self._rows[name] + pc.index(hashes, recipe_hash).as_py()
+                    raise ContractError(
+                        f"{name}: row {row}: recipe_hash={recipe_hash!r} but {self._recipe_hash[1]} has "
+                        f"{self._recipe_hash[0]!r}; all manifests must come from one recipe"
+                    )
+
+
+def _recording_row(recording: RecordingRow | dict) -> RecordingRow:
+    if isinstance(recording, RecordingRow):
+        return recording
+    try:
+        return RecordingRow(**recording)
+    except TypeError as exc:
+        raise ContractError(f"recordings: the part's recording {recording!r} is not a RecordingRow: {exc}") from None
+
+
+def _validate_tables(recordings: pa.Table, clips: pa.Table, events: pa.Table, rejects: pa.Table,
+                     detections: pa.Table | None) -> dict[str, pa.Table]:
+    """Validate each table on its own; the tables by name."""
     validate_recordings(recordings)
     validate_clips(clips)
     validate_events(events)
@@ -479,89 +617,139 @@ def validate_manifests(recordings: pa.Table, clips: pa.Table, events: pa.Table, 
     if detections is not None:
         validate_detections(detections)
         tables["detections"] = detections
-    _check_one_recipe_hash(tables)
+    return tables
 
-    recording_columns = ["recording_id", "source_folder", "split", "status"]
-    recording_by_id = {row["recording_id"]: row for row in recordings.select(recording_columns).to_pylist()}
-    split_of_recording: dict[str, tuple[str, int]] = {}
-    clip_rows = clips.select(["clip_id", "recording_id", "source_folder", "split"]).to_pylist()
-    for index, clip in enumerate(clip_rows):
-        recording_id = clip["recording_id"]
-        where = f"clips: row {index}: recording_id={recording_id!r}"
-        if recording_id in split_of_recording and split_of_recording[recording_id][0] != clip["split"]:
-            first_split, first_index = split_of_recording[recording_id]
-            raise ContractError(
-                f"{where} is in split {clip['split']!r} but row {first_index} puts it in {first_split!r}; "
-                "a recording must feed one split only"
-            )
-        split_of_recording.setdefault(recording_id, (clip["split"], index))
-        recording = recording_by_id.get(recording_id)
-        if recording is None:
-            raise ContractError(f"{where} is not in recordings")
-        if recording["status"] != "ok":
-            raise ContractError(f"{where} has status {recording['status']!r} in recordings, not 'ok'")
-        for column in ("split", "source_folder"):
-            if recording[column] != clip[column]:
-                raise ContractError(f"{where}: {column}={clip[column]!r} but recordings says {recording[column]!r}")
 
-    recording_of_clip = {clip["clip_id"]: clip["recording_id"] for clip in clip_rows}
-    label_frames_of_clip = {
-        clip_id: nearest_label_frames(duration_s)
-        for clip_id, duration_s in zip(
-            clips.column("clip_id").to_pylist(), clips.column("duration_s").to_pylist(), strict=True
-        )
-    }
-    event_columns = (events.column(column).to_pylist() for column in ("clip_id", "recording_id", "frame"))
-    for index, (clip_id, recording_id, frame) in enumerate(zip(*event_columns, strict=True)):
-        where = f"events: row {index}"
-        if clip_id not in recording_of_clip:
-            raise ContractError(f"{where}: clip_id={clip_id!r} is not in clips")
-        if recording_of_clip[clip_id] != recording_id:
-            raise ContractError(
-                f"{where}: recording_id={recording_id!r} but clip {clip_id!r} is from {recording_of_clip[clip_id]!r}"
-            )
-        if frame >= label_frames_of_clip[clip_id]:
-            raise ContractError(
-                f"{where}: frame={frame} is beyond clip {clip_id!r}, whose label frames are "
-                f"0..{label_frames_of_clip[clip_id] - 1}"
-            )
+def _check_clips_of_recording(clips: pa.Table, rejects: pa.Table, recording_id: str, *,
+                              row_offsets: tuple[int, int] = (0, 0)) -> None:
+    """Every clip is of ``recording_id`` with a clip id of it (make_clip_id's form), and so is every rejected clip
+    id. ``row_offsets`` are added to the clips' and the rejects' row numbers."""
+    _check_mask("clips", clips, "recording_id", pc.not_equal(clips.column("recording_id"), recording_id),
+                f"is not the part's recording {recording_id!r}", row_offset=row_offsets[0])
+    problem = f"is not a clip id of the part's recording ({recording_id}_f<frame>_az<angle>_el<angle>)"
+    for (name, table), offset in zip((("clips", clips), ("rejects", rejects)), row_offsets, strict=True):
+        clip_ids = table.column("clip_id")
+        prefix = f"{recording_id}_"
+        suffix = pc.utf8_slice_codeunits(clip_ids, len(prefix))
+        of_recording = pc.and_(pc.starts_with(clip_ids, prefix),
+                               pc.match_substring_regex(suffix, f"^{_CLIP_ID_SUFFIX.pattern}$"))
+        _check_mask(name, table, "clip_id", pc.invert(of_recording), problem, row_offset=offset)
 
-    for index, clip_id in enumerate(rejects.column("clip_id").to_pylist()):
-        if clip_id is not None and clip_id in recording_of_clip:
-            raise ContractError(f"rejects: row {index}: clip_id={clip_id!r} is rejected but also kept in clips")
 
-    _check_confirmation_rates(clips, events)
+def _check_links(recordings: pa.Table, clips: pa.Table, events: pa.Table, rejects: pa.Table,
+                 detections: pa.Table | None) -> None:
+    """The cross-table rules of validate_manifests but the recipe hash, on tables valid on their own."""
+    _check_clip_recordings(recordings, clips)
+    clip_ids = clips.column("clip_id")
+    clip_of_event = pc.index_in(events.column("clip_id"), value_set=clip_ids)
+    _check_event_clips(clips, events, clip_of_event)
+    kept = pc.is_in(rejects.column("clip_id"), value_set=clip_ids)
+    _check_mask("rejects", rejects, "clip_id", kept, "is rejected but also kept in clips")
+    _check_confirmation_rates(clips, events, clip_of_event)
     if detections is not None:
-        for index, clip_id in enumerate(detections.column("clip_id").to_pylist()):
-            if clip_id not in recording_of_clip:
-                raise ContractError(f"detections: row {index}: clip_id={clip_id!r} is not in clips")
+        unknown = pc.invert(pc.is_in(detections.column("clip_id"), value_set=clip_ids))
+        _check_mask("detections", detections, "clip_id", unknown, "is not in clips")
 
 
-def _check_confirmation_rates(clips: pa.Table, events: pa.Table) -> None:
-    """Each clip's visual_confirmation_rate against its events' visually_confirmed (see validate_manifests)."""
-    checked: dict[str, list[int]] = {}  # clip id -> [confirmed, checked, onscreen speech events]
-    columns = ("clip_id", "onscreen", "target_class", "visually_confirmed")
-    for clip_id, onscreen, target, confirmed in zip(*(events.column(c).to_pylist() for c in columns), strict=True):
-        counts = checked.setdefault(clip_id, [0, 0, 0])
-        if onscreen and target == "speech":
-            counts[2] += 1
-        if confirmed is not None:
-            counts[0] += confirmed
-            counts[1] += 1
-    rates = zip(clips.column("clip_id").to_pylist(), clips.column("visual_confirmation_rate").to_pylist(), strict=True)
-    for index, (clip_id, rate) in enumerate(rates):
-        confirmed, n_checked, n_speech = checked.get(clip_id, [0, 0, 0])
-        where = f"clips: row {index}: visual_confirmation_rate={rate!r} of clip {clip_id!r}"
-        if rate is None:
-            if n_checked:
-                raise ContractError(f"{where} is null but {n_checked} of its events have visually_confirmed")
-            continue
-        if n_checked == 0:
-            raise ContractError(f"{where} is set but none of its events has visually_confirmed")
-        if n_checked != n_speech:
-            raise ContractError(f"{where}: only {n_checked} of its {n_speech} onscreen speech events were checked")
-        if abs(rate - confirmed / n_checked) > 1e-9:
-            raise ContractError(f"{where} but {confirmed} of its {n_checked} checked events are visually_confirmed")
+def _check_clip_recordings(recordings: pa.Table, clips: pa.Table) -> None:
+    """Each clip's recording is in recordings with status ok, in the clip's split and source folder; one split per
+    recording."""
+    if clips.num_rows == 0:
+        return
+    recording_ids = clips.column("recording_id")
+    split, folder = _as_strings(clips.column("split")), _as_strings(clips.column("source_folder"))
+    first_row = _first_occurrence(recording_ids)
+    first_split = pc.take(split, first_row)
+    at = pc.index_in(recording_ids, value_set=recordings.column("recording_id"))
+    status, recording_split, recording_folder = (
+        pc.take(_as_strings(recordings.column(column)), at) for column in ("status", "split", "source_folder")
+    )
+
+    def where(index: int) -> str:
+        return f"clips: row {index}: recording_id={recording_ids[index].as_py()!r}"
+
+    _raise_first([
+        (pc.not_equal(split, first_split),
+         lambda i: f"{where(i)} is in split {split[i].as_py()!r} but row {first_row[i]} puts it in "
+                   f"{first_split[i].as_py()!r}; a recording must feed one split only"),
+        (pc.is_null(at), lambda i: f"{where(i)} is not in recordings"),
+        (pc.not_equal(status, "ok"),
+         lambda i: f"{where(i)} has status {status[i].as_py()!r} in recordings, not 'ok'"),
+        (pc.not_equal(split, recording_split),
+         lambda i: f"{where(i)}: split={split[i].as_py()!r} but recordings says {recording_split[i].as_py()!r}"),
+        (pc.not_equal(folder, recording_folder),
+         lambda i: f"{where(i)}: source_folder={folder[i].as_py()!r} but recordings says "
+                   f"{recording_folder[i].as_py()!r}"),
+    ])
+
+
+def _check_event_clips(clips: pa.Table, events: pa.Table, clip_of_event: pa.ChunkedArray) -> None:
+    """Each event's clip (row ``clip_of_event`` of clips) exists, is of the event's recording, and lasts past the
+    event's frame."""
+    if events.num_rows == 0:
+        return
+    clip_ids, recording_ids, frames = (events.column(column) for column in ("clip_id", "recording_id", "frame"))
+    recording_of_clip = pc.take(clips.column("recording_id"), clip_of_event)
+    # nearest_label_frames, vectorised: round(duration_s / 0.1), halves to even.
+    clip_label_frames = pc.round(pc.divide(clips.column("duration_s"), LABEL_FRAME_S), round_mode="half_to_even")
+    label_frames = pc.take(clip_label_frames, clip_of_event)
+
+    def where(index: int) -> str:
+        return f"events: row {index}"
+
+    _raise_first([
+        (pc.is_null(clip_of_event), lambda i: f"{where(i)}: clip_id={clip_ids[i].as_py()!r} is not in clips"),
+        (pc.not_equal(recording_ids, recording_of_clip),
+         lambda i: f"{where(i)}: recording_id={recording_ids[i].as_py()!r} but clip {clip_ids[i].as_py()!r} is "
+                   f"from {recording_of_clip[i].as_py()!r}"),
+        (pc.greater_equal(frames, label_frames),
+         lambda i: f"{where(i)}: frame={frames[i].as_py()} is beyond clip {clip_ids[i].as_py()!r}, whose label "
+                   f"frames are 0..{label_frames[i].as_py() - 1:g}"),
+    ])
+
+
+def _check_confirmation_rates(clips: pa.Table, events: pa.Table, clip_of_event: pa.ChunkedArray) -> None:
+    """Each clip's visual_confirmation_rate against its events' visually_confirmed (see validate_manifests); every
+    event's clip is row ``clip_of_event`` of clips."""
+    rates, confirmed = clips.column("visual_confirmation_rate"), events.column("visually_confirmed")
+    if rates.null_count == len(rates) and confirmed.null_count == len(confirmed):
+        return  # not verified: nothing to compare
+    counts_of_events = pa.table({
+        "clip": clip_of_event,
+        "speech": pc.cast(_onscreen_speech(events), pa.int64()),
+        "checked": pc.cast(pc.is_valid(confirmed), pa.int64()),
+        "confirmed": pc.cast(pc.fill_null(confirmed, False), pa.int64()),
+    })
+    per_clip = counts_of_events.group_by("clip").aggregate([(c, "sum") for c in ("speech", "checked", "confirmed")])
+    clip_rows = per_clip.column("clip").to_numpy()
+    counts = {}
+    for column in ("speech", "checked", "confirmed"):
+        counts[column] = np.zeros(clips.num_rows, dtype=np.int64)
+        counts[column][clip_rows] = per_clip.column(f"{column}_sum").to_numpy()
+    n_speech, n_checked, n_confirmed = counts["speech"], counts["checked"], counts["confirmed"]
+    rate_set = rates.is_valid().to_numpy(zero_copy_only=False)
+    rate = rates.to_numpy(zero_copy_only=False)
+    fraction = np.divide(n_confirmed, n_checked, out=np.zeros(len(rate)), where=n_checked > 0)
+    clip_ids = clips.column("clip_id")
+
+    def where(index: int) -> str:
+        return (f"clips: row {index}: visual_confirmation_rate={rates[index].as_py()!r} of clip "
+                f"{clip_ids[index].as_py()!r}")
+
+    _raise_first([
+        (~rate_set & (n_checked > 0),
+         lambda i: f"{where(i)} is null but {n_checked[i]} of its events have visually_confirmed"),
+        (rate_set & (n_checked == 0), lambda i: f"{where(i)} is set but none of its events has visually_confirmed"),
+        (rate_set & (n_checked != n_speech),
+         lambda i: f"{where(i)}: only {n_checked[i]} of its {n_speech[i]} onscreen speech events were checked"),
+        (rate_set & (n_checked > 0) & (np.abs(np.where(rate_set, rate, 0.0) - fraction) > 1e-9),
+         lambda i: f"{where(i)} but {n_confirmed[i]} of its {n_checked[i]} checked events are visually_confirmed"),
+    ])
+
+
+def _onscreen_speech(events: pa.Table) -> pa.ChunkedArray:
+    """Per event: onscreen with target class "speech" (False, never null)."""
+    return pc.fill_null(pc.and_(events.column("onscreen"), _is_value(events.column("target_class"), "speech")), False)
 
 
 def _check_schema(table: pa.Table, schema: pa.Schema) -> str:
@@ -578,18 +766,44 @@ def _check_schema(table: pa.Table, schema: pa.Schema) -> str:
         if actual != field.type:
             raise ContractError(f"{name}: column {field.name} has type {actual}, expected {field.type}")
     for field in schema:
-        if not field.nullable:
+        if not field.nullable and table.column(field.name).null_count:
             _check_mask(name, table, field.name, pc.is_null(table.column(field.name)), "is null (non-null column)")
     return name
 
 
-def _check_mask(name: str, table: pa.Table, column: str, bad: pa.ChunkedArray | pa.Array, problem: str) -> None:
-    """Raise for the first row where ``bad`` is true (null counts as fine: nullability is checked separately)."""
-    bad = pc.fill_null(bad, False)
-    if len(bad) and pc.any(bad).as_py():
-        index = pc.index(bad, True).as_py()
+def _first_true(mask: pa.ChunkedArray | pa.Array | np.ndarray) -> int | None:
+    """Index of the first true value of ``mask`` (null counts as false), or None."""
+    if isinstance(mask, np.ndarray):
+        hits = np.flatnonzero(mask)
+        return int(hits[0]) if hits.size else None
+    # any() and index() both pass over nulls.
+    if len(mask) == 0 or not pc.any(mask).as_py():
+        return None
+    return pc.index(mask, True).as_py()
+
+
+def _raise_first(checks: list[tuple[pa.ChunkedArray | np.ndarray, Callable[[int], str]]]) -> None:
+    """Raise for the first row where any check's mask is true, with the message of the first check failing there.
+
+    The same error a loop over the rows applying the checks in order would raise.
+    """
+    failures = [(index, order) for order, (mask, _) in enumerate(checks)
+                if (index := _first_true(mask)) is not None]
+    if failures:
+        index, order = min(failures)
+        raise ContractError(checks[order][1](index))
+
+
+def _check_mask(name: str, table: pa.Table, column: str, bad: pa.ChunkedArray | pa.Array, problem: str, *,
+                row_offset: int = 0) -> None:
+    """Raise for the first row where ``bad`` is true (null counts as fine: nullability is checked separately).
+
+    ``row_offset`` is added to the row number in the message (the table is a part of a larger one).
+    """
+    index = _first_true(bad)
+    if index is not None:
         value = table.column(column)[index].as_py()
-        raise ContractError(f"{name}: row {index}: {column}={value!r} {problem}")
+        raise ContractError(f"{name}: row {row_offset + index}: {column}={value!r} {problem}")
 
 
 def _check_range(
@@ -619,33 +833,107 @@ def _check_positive(name: str, table: pa.Table, column: str) -> None:
 
 def _check_in(name: str, table: pa.Table, column: str, allowed: Iterable[object]) -> None:
     allowed = list(allowed)
-    values = table.column(column)
-    if pa.types.is_dictionary(values.type):
-        values = pc.cast(values, values.type.value_type)
-    # Nulls pass here: whether a column may be null is the schema's rule, checked in _check_schema.
-    not_allowed = pc.and_(
-        pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(allowed, type=values.type)))
-    )
-    _check_mask(name, table, column, not_allowed, f"is not one of {allowed}")
+
+    def not_allowed(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        # Nulls pass here: whether a column may be null is the schema's rule, checked in _check_schema.
+        return pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=pa.array(allowed, type=values.type))))
+
+    _check_mask(name, table, column, _on_values(table.column(column), not_allowed), f"is not one of {allowed}")
 
 
 def _check_pattern(name: str, table: pa.Table, column: str, pattern: re.Pattern[str], problem: str) -> None:
-    values = pc.cast(table.column(column), pa.string())
-    _check_mask(name, table, column, pc.invert(pc.match_substring_regex(values, f"^(?:{pattern.pattern})$")), problem)
+    def mismatch(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+        return pc.invert(pc.match_substring_regex(values, f"^(?:{pattern.pattern})$"))
+
+    _check_mask(name, table, column, _on_values(table.column(column), mismatch), problem)
 
 
 def _check_non_empty(name: str, table: pa.Table, column: str) -> None:
-    values = pc.cast(table.column(column), pa.string())
-    _check_mask(name, table, column, pc.equal(pc.utf8_length(values), 0), "is empty")
+    empty = _on_values(table.column(column), lambda values: pc.equal(pc.utf8_length(values), 0))
+    _check_mask(name, table, column, empty, "is empty")
 
 
-def _check_unique(name: str, table: pa.Table, columns: list[str]) -> None:
-    first_row_of_key: dict[tuple[object, ...], int] = {}
-    for index, key in enumerate(zip(*(table.column(column).to_pylist() for column in columns), strict=True)):
-        if key in first_row_of_key:
-            shown = ", ".join(f"{column}={value!r}" for column, value in zip(columns, key, strict=True))
-            raise ContractError(f"{name}: row {index}: {shown} duplicates row {first_row_of_key[key]}")
-        first_row_of_key[key] = index
+def _check_unique(name: str, table: pa.Table, columns: list[str], *, row_offset: int = 0) -> None:
+    """Raise for the first row whose ``columns`` repeat an earlier row's, naming that earlier row.
+
+    Each key column becomes integer codes; the codes, packed into one int64 when their ranges allow, are sorted
+    (stable, so equal keys keep their row order) and neighbours compared.
+    """
+    if table.num_rows < 2:
+        return
+    encoded = [_codes(table.column(column)) for column in columns]
+    if math.prod(size for _, _, size in encoded) < 2**63:
+        key = np.zeros(table.num_rows, dtype=np.int64)
+        for codes, low, size in encoded:
+            key *= size
+            key += codes.to_numpy()
+            key -= low
+        if np.all(key[1:] > key[:-1]):
+            return  # already in key order, each key once: the common case of rows written clip after clip
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        same_as_previous = sorted_key[1:] == sorted_key[:-1]
+    else:
+        keys = [codes.to_numpy() for codes, _, _ in encoded]
+        order = np.lexsort(keys[::-1])
+        same_as_previous = np.logical_and.reduce([key[order][1:] == key[order][:-1] for key in keys])
+    if not same_as_previous.any():
+        return
+    # Sorted positions 1.. of repeated keys; each run of one key starts at its first (lowest) row.
+    repeated = np.flatnonzero(same_as_previous) + 1
+    position = repeated[np.argmin(order[repeated])]
+    run_starts = np.flatnonzero(~same_as_previous[:position]) + 1
+    first = order[run_starts[-1] if run_starts.size else 0]
+    index = int(order[position])
+    shown = ", ".join(f"{column}={table.column(column)[index].as_py()!r}" for column in columns)
+    raise ContractError(f"{name}: row {row_offset + index}: {shown} duplicates row {row_offset + int(first)}")
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int, int]:
+    """``column`` as integer codes (equal values, equal codes; null a value of its own), the lowest code and the
+    number of codes from it: integers are their own codes, anything else is dictionary-encoded."""
+    if pa.types.is_integer(column.type) and column.null_count == 0 and len(column):
+        low, high = (scalar.as_py() for scalar in pc.min_max(column).values())
+        return column, low, high - low + 1
+    dictionary, indices = _dictionary_and_indices(pc.dictionary_encode(_as_strings(column)))
+    return pc.fill_null(indices, len(dictionary)), 0, len(dictionary) + 1
+
+
+def _first_occurrence(column: pa.ChunkedArray) -> np.ndarray:
+    """Per row, the index of the first row holding the same value."""
+    codes, _, _ = _codes(column)
+    _, first_rows, inverse = np.unique(codes.to_numpy(), return_index=True, return_inverse=True)
+    return first_rows[inverse]
+
+
+def _on_values(column: pa.ChunkedArray, function: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
+    """``function`` of ``column``'s values. For a dictionary column it runs once per dictionary value and is taken
+    by index, so no value is materialised per row (null rows give null)."""
+    if not pa.types.is_dictionary(column.type):
+        return function(column)
+    dictionary, indices = _dictionary_and_indices(column)
+    return pc.take(function(dictionary), indices)
+
+
+def _dictionary_and_indices(column: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
+    """One dictionary for all chunks of a dictionary column, and the indices into it."""
+    if column.num_chunks == 0:
+        return pa.array([], type=column.type.value_type), pa.chunked_array([], type=column.type.index_type)
+    dictionary = column.chunk(0).dictionary
+    if not all(chunk.dictionary.equals(dictionary) for chunk in column.chunks[1:]):
+        column = pa.table({"column": column}).unify_dictionaries().column(0)
+        dictionary = column.chunk(0).dictionary
+    return dictionary, pa.chunked_array([chunk.indices for chunk in column.chunks], type=column.type.index_type)
+
+
+def _as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary column as its values (for small tables, or before encoding); other columns as they are."""
+    return pc.cast(column, column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+def _is_value(column: pa.ChunkedArray, value: str) -> pa.ChunkedArray:
+    """Per row: the value equals ``value`` (null for null), computed on the dictionary for a dictionary column."""
+    return _on_values(column, lambda values: pc.equal(values, value))
 
 
 def _check_one_recipe_hash(named_tables: dict[str, pa.Table]) -> None:
