@@ -1,15 +1,21 @@
 """Plan a recording's clips: candidate (window, view) pairs, the selection rule, and each kept clip's events.
 
 Pure: annotations and recipe values in, clip and event rows out. Which frames to decode and which audio to cut
-follow from the plan (`curation.render`).
+follow from the plan (`curation.render`). A recording's kept clips are held as columns (`PlannedClips`), so that the
+clips and events manifests of a 9-minute recording seen from 36 views are a few array operations
+(`clips_columns`, `events_columns`); a `ClipPlan` object per clip is made only when clips are read one by one, as
+rendering does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.selection import (
     EventTrack,
@@ -28,9 +34,11 @@ from data_contracts.timebase import label_frames_to_manifest_s, whole_label_fram
 __all__ = [
     "ClipEvents",
     "ClipPlan",
+    "PlannedClips",
     "RecordingEvents",
     "RecordingPlan",
     "clip_output_paths",
+    "clips_columns",
     "events_columns",
     "label_frame_count",
     "plan_recording",
@@ -41,29 +49,38 @@ __all__ = [
 # `data_contracts.timebase.whole_label_frames` here.
 label_frame_count = whole_label_frames
 
+# A clip's files: manifest column → (folder prefix, file suffix); the folder is `<prefix>_dev` or `<prefix>_eval`.
+_CLIP_FILES = {"video_path": ("video", ".mp4"), "audio_path": ("audio", ".wav"), "metadata_path": ("metadata", ".csv")}
+_CLIP_NAMES = tuple(f.name for f in fields(ClipRow))
+_EVENT_NAMES = tuple(f.name for f in fields(EventRow))
+# STARSS class id → class name (None for an id that is no class).
+_CLASS_NAME_BY_ID = [CLASS_NAMES.get(class_id) for class_id in range(max(CLASS_NAMES) + 1)]
+
+
+def _set_name(split: str) -> str:
+    return "dev" if split == "generation" else "eval"
+
 
 def clip_output_paths(split: str, clip_id: str) -> dict[str, str]:
     """Per-clip file paths relative to the output root, as in the SAVGBench release (`*_dev` / `*_eval`)."""
-    suffix = "dev" if split == "generation" else "eval"
-    return {
-        "video_path": f"video_{suffix}/{clip_id}.mp4",
-        "audio_path": f"audio_{suffix}/{clip_id}.wav",
-        "metadata_path": f"metadata_{suffix}/{clip_id}.csv",
-    }
+    return {key: f"{folder}_{_set_name(split)}/{clip_id}{suffix}" for key, (folder, suffix) in _CLIP_FILES.items()}
 
 
 class RecordingEvents:
     """A recording's annotated events seen from every view, shared by the ClipEvents of all its clips.
 
-    `track` is sorted by (frame, class_id, source_index), the order of the events manifest within a clip.
+    `track` is sorted by (frame, class_id, source_index), the order of the events manifest within a clip. Per event:
+    `target_class`, its recipe class of interest or None, and `of_interest`, whether it has one.
     """
 
-    __slots__ = ("recording_id", "recipe_hash", "track", "projection", "target_class")
+    __slots__ = ("recording_id", "recipe_hash", "track", "projection", "target_class", "of_interest",
+                 "target_by_class_id")
 
     def __init__(self, recording_id: str, recipe_hash: str, track: EventTrack, projection, class_map: dict):
         self.recording_id, self.recipe_hash, self.track, self.projection = recording_id, recipe_hash, track, projection
-        # Per event: its recipe class of interest, or None.
-        self.target_class = np.array([class_map.get(int(c)) for c in track.class_id], dtype=object)
+        self.target_by_class_id = [class_map.get(class_id) for class_id in range(len(_CLASS_NAME_BY_ID))]
+        self.target_class = np.array(self.target_by_class_id, dtype=object)[track.class_id]
+        self.of_interest = np.isin(track.class_id, list(class_map))
 
 
 class ClipEvents:
@@ -95,55 +112,17 @@ class ClipEvents:
 
     def rows(self) -> list[EventRow]:
         """The clip's events as manifest rows, in manifest order (frame, class_id, source_index)."""
-        columns = {name: values.tolist() for name, values in events_columns([self]).items()}
-        return [EventRow(**dict(zip(columns, values))) for values in zip(*columns.values())]
+        columns = [_python_values(values) for values in events_columns([self]).values()]
+        return [EventRow(*values) for values in zip(*columns)]
 
     def metadata_rows(self) -> list[tuple[int, int, float, float]]:
         """(frame, class_id, x_px, y_px) of the onscreen events of interest, sorted: the per-clip metadata CSV."""
-        columns = events_columns([self])
-        keep = columns["onscreen"] & (columns["target_class"] != None)  # noqa: E711
-        return sorted(zip(*(columns[name][keep].tolist() for name in ("frame", "class_id", "x_px", "y_px"))))
-
-
-def events_columns(clips: Sequence[ClipEvents]) -> dict[str, np.ndarray]:
-    """The events manifest's columns (EventRow's fields, in order) for these clips' events, clip after clip.
-
-    Vectorised over the clips' slices of their recordings' shared arrays, one numpy array per column: numeric
-    columns as numbers, text and nullable columns as object arrays holding None where a value is absent (x_px and
-    y_px offscreen, target_class outside the classes of interest, visually_confirmed before verification).
-    """
-    names = [f.name for f in fields(EventRow)]
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    groups: dict[int, list[ClipEvents]] = {}
-    for clip in clips:
-        groups.setdefault(id(clip.shared), []).append(clip)
-    class_names = np.array([CLASS_NAMES.get(i) for i in range(max(CLASS_NAMES) + 1)], dtype=object)
-    for group in groups.values():
-        shared = group[0].shared
-        lengths = np.array([len(c) for c in group], dtype=np.int64)
-        index = np.concatenate([np.arange(c.first, c.stop, dtype=np.int64) for c in group])
-        view = np.repeat(np.array([c.view_index for c in group], dtype=np.int64), lengths)
-        onscreen = shared.projection.onscreen[view, index]
-        n = len(index)
-        values = {
-            "clip_id": np.repeat(np.array([c.clip_id for c in group], dtype=object), lengths),
-            "recording_id": np.full(n, shared.recording_id, dtype=object),
-            "frame": shared.track.frame[index] - np.repeat(np.array([c.start_frame for c in group]), lengths),
-            "class_id": shared.track.class_id[index],
-            "class_name": class_names[shared.track.class_id[index]],
-            "target_class": shared.target_class[index],
-            "source_index": shared.track.source_index[index],
-            "azimuth_deg": shared.projection.relative_azimuth_deg[view, index],
-            "elevation_deg": shared.projection.relative_elevation_deg[view, index],
-            "onscreen": onscreen,
-            "x_px": np.where(onscreen, shared.projection.x_px[view, index].astype(object), None),
-            "y_px": np.where(onscreen, shared.projection.y_px[view, index].astype(object), None),
-            "recipe_hash": np.full(n, shared.recipe_hash, dtype=object),
-            "visually_confirmed": np.full(n, None, dtype=object),
-        }
-        for name in names:
-            parts[name].append(values[name])
-    return {name: np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtype=object) for name in names}
+        shared, view = self.shared, self.view_index
+        index = np.arange(self.first, self.stop)
+        index = index[shared.projection.onscreen[view, index] & shared.of_interest[index]]
+        columns = (shared.track.frame[index] - self.start_frame, shared.track.class_id[index],
+                   shared.projection.x_px[view, index], shared.projection.y_px[view, index])
+        return sorted(zip(*(values.tolist() for values in columns)))
 
 
 @dataclass(frozen=True)
@@ -159,16 +138,241 @@ class ClipPlan:
         return self.events.view_index
 
 
+# PlannedClips' per-clip arrays; those that are clips manifest columns too.
+_CLIP_ARRAYS = ("start_frame", "start_s", "view_index", "view_azimuth_deg", "view_elevation_deg", "onscreen_frames",
+                "n_speech_frames", "n_instrument_frames", "first", "stop")
+_CLIP_ROW_ARRAYS = tuple(name for name in _CLIP_ARRAYS if name in _CLIP_NAMES)
+
+
+class PlannedClips(Sequence):
+    """A recording's kept clips as columns, in plan order (window, then view); reading a clip gives a ClipPlan.
+
+    `arrays` holds one numpy array per clip value (`_CLIP_ARRAYS`; `first`/`stop` bound each clip's slice of the
+    recording's events), `clip_id` the clip ids (pyarrow strings). Not a tuple, on purpose (see ClipEvents); the
+    manifests' columns come from the arrays (`clips_columns`, `events_columns`). The ClipPlan objects are made all at
+    once on the first read of one (rendering reads them all) and kept; they are not pickled. Equal to another
+    PlannedClips of equal clips; compare with a tuple through `tuple(clips)`.
+    """
+
+    __slots__ = ("shared", "split", "source_folder", "duration_s", "h_fov_deg", "v_fov_deg", "arrays", "clip_id",
+                 "_made")
+
+    def __init__(self, shared: RecordingEvents, split: str, source_folder: str, duration_s: float, h_fov_deg: float,
+                 v_fov_deg: float, arrays: dict[str, np.ndarray], clip_id: pa.Array):
+        self.shared, self.split, self.source_folder, self.duration_s = shared, split, source_folder, duration_s
+        self.h_fov_deg, self.v_fov_deg, self.arrays, self.clip_id = h_fov_deg, v_fov_deg, arrays, clip_id
+        self._made: tuple[ClipPlan, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.clip_id)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return self.take(np.arange(len(self))[item])
+        return self._plans()[item]
+
+    def __iter__(self):
+        return iter(self._plans())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PlannedClips):
+            return NotImplemented
+        return len(self) == len(other) and self._plans() == other._plans()
+
+    def __hash__(self) -> int:
+        return hash((self.shared.recording_id, len(self)))
+
+    def __repr__(self) -> str:
+        return f"PlannedClips({self.shared.recording_id!r}, {len(self)} clips)"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_made"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._made = None
+
+    def take(self, positions: np.ndarray) -> "PlannedClips":
+        """The clips at these positions, in this order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return PlannedClips(self.shared, self.split, self.source_folder, self.duration_s, self.h_fov_deg,
+                            self.v_fov_deg, {name: values[positions] for name, values in self.arrays.items()},
+                            self.clip_id.take(pa.array(positions)))
+
+    def clips_columns(self) -> dict[str, Any]:
+        """The clips manifest's columns (ClipRow's fields, in order): numpy numbers and pyarrow strings."""
+        n, arrays, shared = len(self), self.arrays, self.shared
+        set_name = _set_name(self.split)
+        paths = {key: pc.binary_join_element_wise(f"{folder}_{set_name}/", self.clip_id, suffix, "")
+                 for key, (folder, suffix) in _CLIP_FILES.items()}
+        columns = {
+            "clip_id": self.clip_id,
+            "split": pa.repeat(self.split, n),
+            "recording_id": pa.repeat(shared.recording_id, n),
+            "source_folder": pa.repeat(self.source_folder, n),
+            "duration_s": np.full(n, self.duration_s),
+            "h_fov_deg": np.full(n, self.h_fov_deg),
+            "v_fov_deg": np.full(n, self.v_fov_deg),
+            "recipe_hash": pa.repeat(shared.recipe_hash, n),
+            "visual_confirmation_rate": pa.nulls(n, pa.float64()),
+            **paths,
+            **{name: arrays[name] for name in _CLIP_ROW_ARRAYS},
+        }
+        return {name: columns[name] for name in _CLIP_NAMES}
+
+    def events_columns(self) -> dict[str, Any]:
+        """The events manifest's columns of these clips' events, clip after clip (see `events_columns`)."""
+        arrays = self.arrays
+        return _recording_events_columns(self.shared, arrays["first"], arrays["stop"], arrays["view_index"],
+                                         arrays["start_frame"], self.clip_id)
+
+    def _plans(self) -> tuple[ClipPlan, ...]:
+        if self._made is None:
+            shared, split = self.shared, self.split
+            constants = dict(split=split, recording_id=shared.recording_id, source_folder=self.source_folder,
+                             duration_s=self.duration_s, h_fov_deg=self.h_fov_deg, v_fov_deg=self.v_fov_deg,
+                             recipe_hash=shared.recipe_hash)
+            made = []
+            for clip_id, *values in zip(self.clip_id.to_pylist(), *(self.arrays[n].tolist() for n in _CLIP_ARRAYS)):
+                value = dict(zip(_CLIP_ARRAYS, values))
+                clip = ClipRow(clip_id=clip_id, **constants, **{name: value[name] for name in _CLIP_ROW_ARRAYS},
+                               **clip_output_paths(split, clip_id))
+                events = ClipEvents(shared, clip_id, value["start_frame"], value["view_index"], value["first"],
+                                    value["stop"])
+                made.append(ClipPlan(clip, events))
+            self._made = tuple(made)
+        return self._made
+
+
+def clips_columns(clips: Sequence[ClipPlan]) -> dict[str, Any]:
+    """The clips manifest's columns (ClipRow's fields, in order) for these clips: straight from the arrays of a
+    plan's PlannedClips, else from each ClipPlan's row."""
+    if isinstance(clips, PlannedClips):
+        return clips.clips_columns()
+    return {name: [getattr(c.clip, name) for c in clips] for name in _CLIP_NAMES}
+
+
+def events_columns(clips: Sequence[ClipEvents] | PlannedClips) -> dict[str, Any]:
+    """The events manifest's columns (EventRow's fields, in order) for these clips' events, clip after clip
+    (grouped by recording, in the order the recordings first appear).
+
+    `clips` is ClipEvents, or a plan's PlannedClips (then no per-clip object is made). Vectorised over the clips'
+    slices of their recordings' shared arrays, in the forms `data_contracts` converts without a Python loop:
+    numbers as numpy arrays (frame, class_id and source_index int64: narrowed with range checks when the table is
+    built), x_px and y_px as `numpy.ma.MaskedArray` masked where offscreen, text as pyarrow strings (target_class
+    null outside the classes of interest), visually_confirmed as pyarrow nulls (set by verification).
+    """
+    if isinstance(clips, PlannedClips):
+        return clips.events_columns()
+    groups: dict[int, list[ClipEvents]] = {}
+    for clip in clips:
+        groups.setdefault(id(clip.shared), []).append(clip)
+    parts = []
+    for group in groups.values():
+        first, stop, view_index, start_frame = (
+            np.fromiter((getattr(c, name) for c in group), dtype=np.int64, count=len(group))
+            for name in ("first", "stop", "view_index", "start_frame"))
+        clip_id = pa.array([c.clip_id for c in group], pa.string())
+        parts.append(_recording_events_columns(group[0].shared, first, stop, view_index, start_frame, clip_id))
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _empty_events_columns()
+    return {name: _concatenate([part[name] for part in parts]) for name in _EVENT_NAMES}
+
+
+def _recording_events_columns(shared: RecordingEvents, first: np.ndarray, stop: np.ndarray, view_index: np.ndarray,
+                              start_frame: np.ndarray, clip_id: pa.Array) -> dict[str, Any]:
+    """The events columns of one recording's clips, clip i holding events [first[i], stop[i]) seen from view
+    view_index[i], frames counted from start_frame[i]."""
+    lengths = stop - first
+    n = int(lengths.sum())
+    clip_position = np.repeat(np.arange(len(lengths)), lengths)
+    # Event k of the output is event k + (first − offset) of the recording, offset being its clip's first output row.
+    index = np.arange(n, dtype=np.int64) + np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
+    track, projection = shared.track, shared.projection
+    # Position in the (view, event) arrays, flattened: one gather per column.
+    at = view_index[clip_position] * len(track) + index
+
+    def seen(values: np.ndarray) -> np.ndarray:
+        return values.reshape(-1).take(at)
+
+    onscreen = seen(projection.onscreen)
+    class_id = track.class_id[index]
+    class_positions = pa.array(class_id)
+    columns = {
+        "clip_id": clip_id.take(pa.array(clip_position)),
+        "recording_id": pa.repeat(shared.recording_id, n),
+        "frame": track.frame[index] - start_frame[clip_position],
+        "class_id": class_id,
+        "class_name": pa.array(_CLASS_NAME_BY_ID, pa.string()).take(class_positions),
+        "target_class": pa.array(shared.target_by_class_id, pa.string()).take(class_positions),
+        "source_index": track.source_index[index],
+        "azimuth_deg": seen(projection.relative_azimuth_deg),
+        "elevation_deg": seen(projection.relative_elevation_deg),
+        "onscreen": onscreen,
+        "x_px": np.ma.MaskedArray(seen(projection.x_px), mask=~onscreen),
+        "y_px": np.ma.MaskedArray(seen(projection.y_px), mask=~onscreen),
+        "recipe_hash": pa.repeat(shared.recipe_hash, n),
+        "visually_confirmed": pa.nulls(n, pa.bool_()),
+    }
+    return {name: columns[name] for name in _EVENT_NAMES}
+
+
+def _empty_events_columns() -> dict[str, Any]:
+    numbers = {"frame": np.int64, "class_id": np.int64, "source_index": np.int64, "azimuth_deg": np.float64,
+               "elevation_deg": np.float64, "onscreen": np.bool_}
+    columns: dict[str, Any] = {name: np.zeros(0, dtype=dtype) for name, dtype in numbers.items()}
+    columns.update({name: np.ma.MaskedArray(np.zeros(0), mask=np.zeros(0, dtype=bool)) for name in ("x_px", "y_px")})
+    columns["visually_confirmed"] = pa.nulls(0, pa.bool_())
+    return {name: columns.get(name, pa.array([], pa.string())) for name in _EVENT_NAMES}
+
+
+def _concatenate(parts: list) -> Any:
+    if isinstance(parts[0], pa.Array):
+        return pa.concat_arrays(parts)
+    if isinstance(parts[0], np.ma.MaskedArray):
+        return np.ma.concatenate(parts)
+    return np.concatenate(parts)
+
+
+def _python_values(values: Any) -> list:
+    """A column of `events_columns` as Python values (None where null or masked)."""
+    return values.to_pylist() if isinstance(values, pa.Array) else values.tolist()
+
+
 @dataclass(frozen=True)
 class RecordingPlan:
-    """Everything decided about one recording before any media is touched."""
+    """Everything decided about one recording before any media is touched.
+
+    `clips` is a PlannedClips as `plan_recording` returns it (a subset given with `dataclasses.replace` may be any
+    sequence of ClipPlan, e.g. a tuple).
+    """
 
     recording_id: str
     views: tuple[View, ...]
     n_frames: int  # whole label frames of the recording
     n_candidates: int  # windows × views
     n_qualifying: int
-    clips: tuple[ClipPlan, ...]
+    clips: Sequence[ClipPlan]
+
+
+def _clip_ids(recording_id: str, starts: np.ndarray, views: Sequence[View], window_index: np.ndarray,
+              view_index: np.ndarray) -> pa.Array:
+    """`make_clip_id` of each (window, view) pair, from one call per window and one per view: an id is its
+    recording-and-start part followed by its view part (from its last "_az")."""
+
+    def split_id(clip_id: str) -> tuple[str, str]:
+        cut = clip_id.rindex("_az")
+        return clip_id[:cut], clip_id[cut:]
+
+    window_parts: list[str | None] = [None] * len(starts)
+    for window in np.unique(window_index).tolist():
+        window_parts[window] = split_id(make_clip_id(recording_id, int(starts[window]), 0.0, 0.0))[0]
+    view_parts = [split_id(make_clip_id(recording_id, 0, v.view_azimuth_deg, v.view_elevation_deg))[1] for v in views]
+    return pc.binary_join_element_wise(pa.array(window_parts, pa.string()).take(pa.array(window_index)),
+                                       pa.array(view_parts, pa.string()).take(pa.array(view_index)), "")
 
 
 def plan_recording(
@@ -192,43 +396,37 @@ def plan_recording(
     per_target = {t: window_counts(f, starts, recipe.window_frames) for t, f in flags.items() if t != "any"}
     selection = select_windows(counts, starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
 
+    # Kept (window, view) pairs ordered by window then view, as `Selection.kept_pairs`.
+    window_index, view_index = np.nonzero(selection.kept.T)
     # Events sorted by frame, so each window's events are one contiguous slice.
-    frame_bounds = np.searchsorted(track.frame, np.concatenate([starts, starts + recipe.window_frames]))
-    n_windows = len(starts)
-    recipe_hash = recipe.recipe_hash
-    shared = RecordingEvents(recording_id, recipe_hash, track, projection, class_map)
-    clips = []
-    for window_idx, view_idx in selection.kept_pairs():
-        start_frame = int(starts[window_idx])
-        view = views[view_idx]
-        clip_id = make_clip_id(recording_id, start_frame, view.view_azimuth_deg, view.view_elevation_deg)
-        first, last = frame_bounds[window_idx], frame_bounds[n_windows + window_idx]
-        events = ClipEvents(shared, clip_id, start_frame, view_idx, int(first), int(last))
-        clip = ClipRow(
-            clip_id=clip_id,
-            split=split,
-            recording_id=recording_id,
-            source_folder=source_folder,
-            start_frame=start_frame,
-            start_s=label_frames_to_manifest_s(start_frame),
-            duration_s=label_frames_to_manifest_s(recipe.window_frames),
-            view_azimuth_deg=view.view_azimuth_deg,
-            view_elevation_deg=view.view_elevation_deg,
-            h_fov_deg=recipe.h_fov_deg,
-            v_fov_deg=v_fov_deg,
-            onscreen_frames=int(counts[view_idx, window_idx]),
-            n_speech_frames=int(per_target.get("speech", counts * 0)[view_idx, window_idx]),
-            n_instrument_frames=int(per_target.get("instrument", counts * 0)[view_idx, window_idx]),
-            recipe_hash=recipe_hash,
-            **clip_output_paths(split, clip_id),
-        )
-        clips.append(ClipPlan(clip=clip, events=events))
+    first = np.searchsorted(track.frame, starts)
+    stop = np.searchsorted(track.frame, starts + recipe.window_frames)
+    no_frames = np.zeros_like(counts)
+    # Seconds as the manifests store them, computed once per window that keeps a clip.
+    window_start_s = np.zeros(len(starts))
+    used = np.unique(window_index)
+    window_start_s[used] = [label_frames_to_manifest_s(start) for start in starts[used].tolist()]
+    arrays = {
+        "start_frame": starts[window_index],
+        "start_s": window_start_s[window_index],
+        "view_index": view_index.astype(np.int64),
+        "view_azimuth_deg": np.array([v.view_azimuth_deg for v in views], dtype=np.float64)[view_index],
+        "view_elevation_deg": np.array([v.view_elevation_deg for v in views], dtype=np.float64)[view_index],
+        "onscreen_frames": counts[view_index, window_index],
+        "n_speech_frames": per_target.get("speech", no_frames)[view_index, window_index],
+        "n_instrument_frames": per_target.get("instrument", no_frames)[view_index, window_index],
+        "first": first[window_index],
+        "stop": stop[window_index],
+    }
+    shared = RecordingEvents(recording_id, recipe.recipe_hash, track, projection, class_map)
+    clips = PlannedClips(shared, split, source_folder, label_frames_to_manifest_s(recipe.window_frames),
+                         recipe.h_fov_deg, v_fov_deg, arrays,
+                         _clip_ids(recording_id, starts, views, window_index, view_index))
     return RecordingPlan(
         recording_id=recording_id,
         views=views,
         n_frames=n_label_frames,
         n_candidates=int(counts.size),
         n_qualifying=int(selection.qualifying.sum()),
-        clips=tuple(clips),
+        clips=clips,
     )
-

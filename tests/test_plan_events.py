@@ -1,14 +1,36 @@
 """A plan's clip events are slices of shared per-recording arrays; the rows made from them must be exactly what a
-one-event-at-a-time computation from the annotation gives, and the vectorised table must equal the row-by-row one."""
+one-event-at-a-time computation from the annotation gives, and the vectorised table must equal the row-by-row one.
+A plan's clips are columns (PlannedClips): the ClipPlan objects read from them, and the manifest columns made
+straight from them, must agree."""
+
+import pickle
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame, wrap_azimuth_deg
-from curation.plan import ClipEvents, events_columns, plan_recording
+from curation.plan import ClipEvents, PlannedClips, clips_columns, events_columns, plan_recording
+from curation.selection import (
+    EventTrack,
+    onscreen_frame_flags,
+    project_events,
+    select_windows,
+    window_counts,
+    window_starts,
+)
 from curation.synthetic.generator import synthetic_events
 from data_contracts.classes import CLASS_NAMES
-from data_contracts.manifests import EVENTS_SCHEMA, EventRow, columns_to_table, rows_to_table
+from data_contracts.manifests import (
+    CLIPS_SCHEMA,
+    EVENTS_SCHEMA,
+    EventRow,
+    columns_to_table,
+    make_clip_id,
+    rows_to_table,
+    validate_clips,
+    validate_events,
+)
 from data_contracts.recipe import load_recipe
 
 RECIPE = load_recipe(overrides=["view_azimuths_deg=[0, 75, 150, -140, -60]", "view_elevations_deg=[0, 20]",
@@ -82,3 +104,94 @@ def test_metadata_rows_are_the_onscreen_events_of_interest(plan):
         assert plan_clip.events.metadata_rows() == want
         checked += len(want)
     assert checked > 100
+
+
+def test_planned_clips_are_columns_that_agree_with_their_clip_plans(plan):
+    annotation_rows, recording_plan = plan
+    clips = recording_plan.clips
+    assert isinstance(clips, PlannedClips)
+    # Every id is make_clip_id's; the rows read one by one equal the columns made without them.
+    for plan_clip in clips:
+        row = plan_clip.clip
+        assert row.clip_id == plan_clip.events.clip_id == make_clip_id(
+            row.recording_id, row.start_frame, row.view_azimuth_deg, row.view_elevation_deg)
+        view = recording_plan.views[plan_clip.view_index]
+        assert (row.view_azimuth_deg, row.view_elevation_deg) == (view.view_azimuth_deg, view.view_elevation_deg)
+    by_rows = rows_to_table([c.clip for c in clips], CLIPS_SCHEMA)
+    from_columns = columns_to_table(clips_columns(clips), CLIPS_SCHEMA)
+    assert from_columns.equals(by_rows) and from_columns.num_rows == len(clips) > 20
+    validate_clips(from_columns)
+    events = columns_to_table(events_columns(clips), EVENTS_SCHEMA)
+    assert events.equals(columns_to_table(events_columns([c.events for c in clips]), EVENTS_SCHEMA))
+    validate_events(events)
+
+
+def test_planned_clips_slice_pickle_and_compare_as_clip_plans(plan):
+    _, recording_plan = plan
+    clips = recording_plan.clips
+    every_third = clips[::3]
+    assert isinstance(every_third, PlannedClips) and tuple(every_third) == tuple(clips)[::3]
+    assert clips[-1] == tuple(clips)[-1] and len(clips[5:5]) == 0
+    copy = pickle.loads(pickle.dumps(recording_plan))
+    assert copy == recording_plan and tuple(copy.clips) == tuple(clips)
+    assert columns_to_table(events_columns(copy.clips), EVENTS_SCHEMA).equals(
+        columns_to_table(events_columns(clips), EVENTS_SCHEMA))
+
+
+def test_the_plan_keeps_exactly_the_selection_rules_pairs_with_its_counts(plan):
+    annotation_rows, recording_plan = plan
+    track = EventTrack.from_rows(annotation_rows)
+    projection = project_events(track, recording_plan.views, RECIPE.h_fov_deg, RECIPE.v_fov_deg,
+                                RECIPE.content_width, RECIPE.content_height)
+    flags = onscreen_frame_flags(track, projection, RECIPE.class_map_dict(), recording_plan.n_frames)
+    starts = window_starts(recording_plan.n_frames, RECIPE.window_frames, RECIPE.hop_frames)
+    counts = {name: window_counts(f, starts, RECIPE.window_frames) for name, f in flags.items()}
+    selection = select_windows(counts["any"], starts, RECIPE.min_onscreen_frames, RECIPE.max_views_per_window)
+    pairs = selection.kept_pairs()
+    assert [(int(starts[w]), v) for w, v in pairs] == [(c.clip.start_frame, c.view_index) for c in recording_plan.clips]
+    assert [(int(counts["any"][v, w]), int(counts["speech"][v, w]), int(counts["instrument"][v, w])) for w, v in pairs
+            ] == [(c.clip.onscreen_frames, c.clip.n_speech_frames, c.clip.n_instrument_frames)
+                  for c in recording_plan.clips]
+    assert (recording_plan.n_candidates, recording_plan.n_qualifying) == (counts["any"].size,
+                                                                          int(selection.qualifying.sum()))
+
+
+def test_a_target_class_outside_the_recipe_counts_zero_frames():
+    rows = synthetic_events(30.0, seed=11, recording_index=2)
+    speech_only = load_recipe(overrides=["class_map={0: speech, 1: speech}", "min_onscreen_frames=5"])
+    clips = plan_recording("fold9_room1_mix001", "dev-train-synth", "generation", 30.0, rows, speech_only).clips
+    table = columns_to_table(clips_columns(clips), CLIPS_SCHEMA)
+    assert len(clips) > 0 and set(table.column("n_instrument_frames").to_pylist()) == {0}
+    assert table.column("n_speech_frames").to_pylist() == table.column("onscreen_frames").to_pylist()
+
+
+def test_events_columns_come_in_the_forms_tables_are_built_from_without_a_python_loop(plan):
+    _, recording_plan = plan
+    columns = events_columns(recording_plan.clips)
+    for name in ("frame", "class_id", "source_index", "azimuth_deg", "elevation_deg", "onscreen"):
+        assert type(columns[name]) is np.ndarray and columns[name].dtype != object, name
+    for name in ("x_px", "y_px"):
+        assert isinstance(columns[name], np.ma.MaskedArray)
+        np.testing.assert_array_equal(np.ma.getmaskarray(columns[name]), ~columns["onscreen"])
+    for name in ("clip_id", "recording_id", "class_name", "target_class", "recipe_hash", "visually_confirmed"):
+        assert isinstance(columns[name], pa.Array), name
+    assert columns["visually_confirmed"].null_count == len(columns["visually_confirmed"])
+
+
+def test_a_plan_without_clips_gives_empty_tables():
+    rows = synthetic_events(30.0, seed=11, recording_index=2)
+    none_kept = load_recipe(overrides=["class_map={11: speech}"])
+    recording_plan = plan_recording("fold9_room1_mix001", "dev-train-synth", "generation", 30.0, rows, none_kept)
+    assert len(recording_plan.clips) == 0 and not recording_plan.clips
+    assert columns_to_table(clips_columns(recording_plan.clips), CLIPS_SCHEMA).num_rows == 0
+    for clips in (recording_plan.clips, []):
+        assert columns_to_table(events_columns(clips), EVENTS_SCHEMA).num_rows == 0
+
+
+def test_events_of_two_recordings_come_recording_after_recording(plan):
+    annotation_rows, recording_plan = plan
+    other = plan_recording("fold9_room1_mix002", "dev-train-synth", "generation", 30.0, annotation_rows, RECIPE)
+    mixed = [recording_plan.clips[0].events, other.clips[0].events, recording_plan.clips[1].events]
+    table = columns_to_table(events_columns(mixed), EVENTS_SCHEMA)
+    expected = [*mixed[0].rows(), *mixed[2].rows(), *mixed[1].rows()]
+    assert table.equals(rows_to_table(expected, EVENTS_SCHEMA))
