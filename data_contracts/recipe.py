@@ -158,7 +158,10 @@ def load_recipe(
 ) -> Recipe:
     """Build a recipe from defaults, then ``source``, then ``overrides``.
 
-    ``source`` is None (defaults only), a path to a flat YAML mapping, or a mapping. ``overrides`` is a mapping or
+    ``source`` is None (defaults only), a path to a flat YAML mapping, a recipe name, or a mapping. A name is a string
+    without a path separator and without a .yaml/.yml suffix that is not an existing file: the recipe of that name
+    shipped in ``data_contracts/recipes/<name>.yaml`` (:func:`recipe_names`; ``exhaustive`` is the SAVGBench
+    defaults, every qualifying window and view). ``overrides`` is a mapping or
     ``"key=value"`` strings (as given to ``--set``) whose values are parsed as YAML, e.g.
     ``"view_azimuths_deg=[-90, 0, 90]"`` or ``"max_views_per_window=null"``; later overrides win.
     Raises ContractError naming the file or key and the bad value.
@@ -167,7 +170,8 @@ def load_recipe(
     if isinstance(source, Mapping):
         values.update(_known_keys(source, "recipe"))
     elif source is not None:
-        values.update(_known_keys(_read_yaml_mapping(source), str(source)))
+        path = recipe_path(source)
+        values.update(_known_keys(_read_yaml_mapping(path), str(path)))
     if isinstance(overrides, Mapping):
         values.update(_known_keys(overrides, "recipe overrides"))
     elif overrides is not None:
@@ -178,6 +182,35 @@ def load_recipe(
         for override in overrides:
             values.update(_known_keys(dict([_parse_override(override)]), "recipe override"))
     return Recipe(**values)
+
+
+# The named recipes shipped with the package: <name>.yaml here. Adding one is adding its file.
+RECIPES_DIR = Path(__file__).with_name("recipes")
+_RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped in ``data_contracts/recipes/``, sorted."""
+    return sorted(path.stem for path in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_path(source: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """The file a recipe ``source`` names: itself, unless it is a recipe name (a string without a path separator and
+    without a .yaml/.yml suffix that is not an existing file), then ``data_contracts/recipes/<name>.yaml``.
+
+    Raises ContractError listing the known names for a name that is none of them.
+    """
+    if not isinstance(source, str) or _looks_like_path(source) or Path(source).exists():
+        return source
+    if source not in recipe_names():
+        raise ContractError(f"recipe {source!r}: no such file, and no recipe of that name; known names: "
+                            f"{', '.join(recipe_names())} (or give the path of a recipe YAML file)")
+    return RECIPES_DIR / f"{source}.yaml"
+
+
+def _looks_like_path(text: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(separator in text for separator in separators) or text.lower().endswith(_RECIPE_SUFFIXES)
 
 
 def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:

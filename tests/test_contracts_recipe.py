@@ -329,3 +329,44 @@ def test_hash_is_the_same_in_another_interpreter():
 def test_tolerances_must_be_finite_non_negative_seconds(key, value):
     with pytest.raises(ContractError, match=key):
         load_recipe(overrides={key: value})
+
+
+def test_the_exhaustive_named_recipe_is_the_savgbench_defaults_exactly():
+    from data_contracts.recipe import recipe_names
+
+    assert "exhaustive" in recipe_names()
+    exhaustive = load_recipe("exhaustive")
+    assert exhaustive == Recipe() and exhaustive.recipe_hash == Recipe().recipe_hash
+    # Overrides apply on top of a named recipe as on top of a file.
+    assert load_recipe("exhaustive", ["min_onscreen_frames=30"]) == Recipe(min_onscreen_frames=30)
+
+
+def test_every_shipped_recipe_loads_and_is_named_by_its_file():
+    from data_contracts.recipe import RECIPES_DIR, recipe_names
+
+    names = recipe_names()
+    assert names == sorted(path.stem for path in RECIPES_DIR.glob("*.yaml")) and names
+    for name in names:
+        assert load_recipe(name) == load_recipe(RECIPES_DIR / f"{name}.yaml")
+
+
+def test_an_unknown_recipe_name_is_refused_listing_the_known_names():
+    from data_contracts.recipe import recipe_names
+
+    with refused("recipe 'exhaustiv': no such file, and no recipe of that name; known names: ") as caught:
+        load_recipe("exhaustiv")
+    assert f"known names: {', '.join(recipe_names())} (or give the path" in str(caught.value)
+
+
+def test_a_path_is_still_a_path_and_an_existing_file_wins_over_a_name(tmp_path, monkeypatch):
+    # Anything with a separator or a .yaml/.yml suffix is a path: a missing one is a missing file, not a name.
+    for text in (str(tmp_path / "exhaustive"), "recipes/exhaustive", "exhaustive.yaml", "exhaustive.YML"):
+        with refused(f"{text}: cannot read recipe"):
+            load_recipe(text)
+    path = tmp_path / "mine.yaml"
+    path.write_text("min_onscreen_frames: 25\n")
+    assert load_recipe(str(path)).min_onscreen_frames == 25 and load_recipe(path).min_onscreen_frames == 25
+    # A file named like a recipe, in the working folder, is read as the file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exhaustive").write_text("min_onscreen_frames: 20\n")
+    assert load_recipe("exhaustive").min_onscreen_frames == 20
