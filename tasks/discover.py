@@ -20,7 +20,7 @@ from data_contracts.annotations import AnnotationRow, read_annotations
 from data_contracts.errors import ContractError
 from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import Recipe
-from data_contracts.timebase import whole_label_frames
+from data_contracts.timebase import label_frames_to_manifest_s, whole_label_frames
 from tasks._run_context import run_logger
 
 FOA_CHANNELS = 4
@@ -31,11 +31,12 @@ SILENCE_PEAK = 2.0**-23
 
 @dataclass(frozen=True)
 class LoadedRecording:
-    """A recording whose files passed every check, with what later stages need."""
+    """A recording whose files passed every check, with what later stages need. `video_size_px` is None when it was
+    inspected from its annotations only (the video not looked at: it can be planned, not rendered)."""
 
     row: RecordingRow
     annotations: tuple[AnnotationRow, ...]
-    video_size_px: tuple[int, int]
+    video_size_px: tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,12 @@ def _recording_row(source: SourceRecording, split, recipe: Recipe, **values) -> 
 
 
 @task(name="discover", cache_policy=NO_CACHE)
-def discover(source_dir: str, recipe: Recipe) -> Discovery:
-    """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows."""
+def discover(source_dir: str, recipe: Recipe, annotations_only: bool = False) -> Discovery:
+    """Pair the files under source_dir into recordings; refused ones become recordings and rejects rows. With
+    `annotations_only`, a recording needs its annotation csv alone (`pair_source_files`)."""
     logger = run_logger(__name__)
     root = Path(source_dir)
-    sources, problems = pair_source_files(list_source_files(root))
+    sources, problems = pair_source_files(list_source_files(root), annotations_only=annotations_only)
     split_rules = recipe.split_rules_dict()
     rejected_rows, rejects = [], []
     for problem in problems:
@@ -111,8 +113,8 @@ def discover(source_dir: str, recipe: Recipe) -> Discovery:
                                      recipe.recipe_hash))
             continue
         accepted.append((source, split))
-    logger.info("%s: %d recordings found, %d with all files, %d refused", root, len(sources) + len(problems),
-                len(accepted), len(rejected_rows))
+    logger.info("%s: %d recordings found, %d with %s, %d refused", root, len(sources) + len(problems),
+                len(accepted), "annotations" if annotations_only else "all files", len(rejected_rows))
     return Discovery(accepted, rejected_rows, rejects)
 
 
@@ -129,7 +131,8 @@ def _video_holes(timing: VideoTiming) -> tuple[tuple[float, float], ...]:
 
 
 @task(name="inspect-recording", task_run_name="inspect-{source.recording_id}", cache_policy=NO_CACHE)
-def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe) -> Inspection:
+def inspect_recording(source: SourceRecording, split: str, source_dir: str, recipe: Recipe,
+                      annotations_only: bool = False) -> Inspection:
     """Check one recording's audio, video and annotations agree and are usable, and fix what it is curated over.
 
     Audio and video (both from t = 0) whose lengths differ by at most `recipe.max_av_mismatch_s` are curated over
@@ -137,7 +140,11 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
     dropped (`annotation_rows_dropped`). A video hole longer than `recipe.max_video_gap_s` rejects the recording;
     shorter ones are accepted. Details name files by their path relative to source_dir, so that one source curated
     from two places gives the same tables: the source root is taken off the messages of errors raised on full paths.
+
+    With `annotations_only` the recording is only read for planning (`inspect_annotations`).
     """
+    if annotations_only:
+        return inspect_annotations(source, split, source_dir, recipe)
     logger = run_logger(__name__)
     root = Path(source_dir)
     audio, video, metadata = root / source.audio_path, root / source.video_path, root / source.metadata_path
@@ -227,3 +234,55 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
                 video_info.width_px, video_info.height_px, len(annotations))
     loaded = LoadedRecording(row, annotations, (video_info.width_px, video_info.height_px))
     return Inspection(loaded, row, None)
+
+
+def inspect_annotations(source: SourceRecording, split: str, source_dir: str, recipe: Recipe) -> Inspection:
+    """`inspect_recording` for planning from annotations: the csv is read and hashed, the media only looked at for
+    the duration, from headers, nothing decoded or hashed.
+
+    The duration is the FOA wav's frames / rate when the wav exists, else the mp4's container duration when it
+    exists (`probe_media`), else (last annotated frame + 1) x 0.1 s; annotation rows past it are dropped
+    (`annotation_rows_dropped`), as when curating. The row keeps `audio_path` and `video_path`, the files curate
+    would read (present or not: an ok recording has them), with null `audio_sha256` and `video_sha256`; the
+    video-timing fields stay null and `video_size_px` None. An unreadable wav header rejects the recording as
+    bad_audio (an unreadable mp4, bad_video), a wav without samples as empty_audio; a bad csv with its own reason.
+    """
+    logger = run_logger(__name__)
+    root = Path(source_dir)
+    audio, video, metadata = root / source.audio_path, root / source.video_path, root / source.metadata_path
+    values: dict = {"metadata_sha256": sha256_file(metadata)}
+
+    def rejected(reason: str, detail: str) -> Inspection:
+        return _reject(source, split, recipe, reason, detail.replace(f"{root}{os.sep}", ""), **values)
+
+    try:
+        all_annotations = read_annotations(metadata)
+    except ContractError as exc:
+        return rejected(exc.reason, str(exc))
+    if audio.is_file():
+        try:
+            info = sf.info(str(audio))
+        except RuntimeError as exc:
+            return rejected("bad_audio", f"{source.audio_path}: unreadable audio ({exc})")
+        if info.frames == 0:
+            return rejected("empty_audio", f"{source.audio_path}: no samples")
+        duration_s, length_from = info.frames / info.samplerate, source.audio_path
+    elif video.is_file():
+        try:
+            duration_s, length_from = probe_media(video).duration_s, source.video_path
+        except MediaError as exc:
+            return rejected("bad_video", str(exc))
+    else:
+        duration_s = label_frames_to_manifest_s(max(row.frame for row in all_annotations) + 1)
+        length_from = f"{source.metadata_path} (last annotated frame + 1)"
+    n_label_frames = whole_label_frames(duration_s)
+    annotations = tuple(row for row in all_annotations if row.frame < n_label_frames)
+    dropped = len(all_annotations) - len(annotations)
+    if dropped:
+        logger.warning("%s: %d annotation rows at label frame %d or later (past %s, %.3f s) dropped",
+                       source.metadata_path, dropped, n_label_frames, length_from, duration_s)
+    row = _recording_row(source, split, recipe, **values, duration_s=round(duration_s, 6),
+                         annotation_rows_dropped=dropped)
+    logger.info("%s: %.1f s (from %s), %d annotation rows", source.recording_id, duration_s, length_from,
+                len(annotations))
+    return Inspection(LoadedRecording(row, annotations, None), row, None)

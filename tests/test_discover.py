@@ -87,3 +87,41 @@ def test_discovery_refuses_bad_ids_as_rows_that_validate_and_name_files_relative
         ("discover", "café", "bad_recording_id"), ("discover", "with space", "bad_recording_id")]
     for reject in found.rejects:
         assert str(tmp_path) not in reject.detail and f"foa_dev/dev-x/{reject.recording_id}.wav" in reject.detail
+
+
+def test_pairing_from_annotations_only_needs_the_csv_alone_and_names_the_media_curate_would_read():
+    paths = [
+        "metadata_dev/dev-train-sony/fold3_room21_mix001.csv",  # annotations only
+        "foa_dev/dev-train-sony/fold3_room21_mix002.wav",  # with its wav
+        "metadata_dev/dev-train-sony/fold3_room21_mix002.csv",
+        "foa_dev/dev-train-sony/fold3_room21_mix003.wav",  # media without annotations
+        "video_dev/dev-train-sony/fold3_room21_mix003.mp4",
+        "metadata_eval/mix001.csv",  # directly in the set folder
+    ]
+    recordings, problems = pair_source_files(paths, annotations_only=True)
+    assert [(r.recording_id, r.source_folder, r.audio_path, r.video_path, r.metadata_path) for r in recordings] == [
+        ("fold3_room21_mix001", "dev-train-sony", "foa_dev/dev-train-sony/fold3_room21_mix001.wav",
+         "video_dev/dev-train-sony/fold3_room21_mix001.mp4", "metadata_dev/dev-train-sony/fold3_room21_mix001.csv"),
+        ("fold3_room21_mix002", "dev-train-sony", "foa_dev/dev-train-sony/fold3_room21_mix002.wav",
+         "video_dev/dev-train-sony/fold3_room21_mix002.mp4", "metadata_dev/dev-train-sony/fold3_room21_mix002.csv"),
+        ("mix001", "eval", "foa_eval/mix001.wav", "video_eval/mix001.mp4", "metadata_eval/mix001.csv"),
+    ]
+    assert [(p.recording_id, p.reason) for p in problems] == [("fold3_room21_mix003", "no_metadata")]
+    # Without the flag, the same files pair as before.
+    assert [p.reason for p in pair_source_files(paths)[1]] == [
+        "missing_files", "no_video", "no_metadata", "missing_files"]
+
+
+def test_a_source_of_annotations_alone_is_a_usable_folder_and_one_without_them_is_not_for_annotations_only(tmp_path):
+    from curation.discover import folder_problem
+
+    source, out = tmp_path / "source", tmp_path / "out"
+    (source / "metadata_dev" / "dev-x").mkdir(parents=True)
+    (source / "metadata_dev" / "dev-x" / "a.csv").write_text("0,1,0,10,0\n")
+    assert folder_problem(source, out) is None and folder_problem(source, out, annotations_only=True) is None
+    media_only = tmp_path / "media"
+    (media_only / "foa_dev" / "dev-x").mkdir(parents=True)
+    (media_only / "foa_dev" / "dev-x" / "a.wav").write_bytes(b"")
+    assert folder_problem(media_only, out) is None
+    assert folder_problem(media_only, out, annotations_only=True) == (
+        f"{media_only}: no annotation files under it (expected metadata_dev/…/*.csv)")
