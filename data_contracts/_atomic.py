@@ -48,7 +48,8 @@ def is_partial(path: str | os.PathLike[str]) -> bool:
     return final_path_of_partial(path) is not None
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a written file's data to the disk (the step that makes a later rename durable)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -93,7 +94,7 @@ class StagedFiles:
                         raise FileNotFoundError(f"{destination}: staged but never written ({partial.name} missing)")
                 if self._fsync:
                     for partial in self._partials.values():
-                        _fsync_file(partial)
+                        fsync_file(partial)
                 for destination, partial in self._partials.items():
                     os.replace(partial, destination)
         finally:
@@ -250,7 +251,7 @@ class Release:
             paths = sorted(self._staging.rglob("*"))
             for path in paths:
                 if path.is_file():
-                    _fsync_file(path)
+                    fsync_file(path)
             for folder in [self._staging, *(p for p in paths if p.is_dir())]:
                 _fsync_dir(folder)
         os.rename(self._staging, self._folder)

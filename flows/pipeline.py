@@ -1,5 +1,10 @@
 """The curate flow's body, written once: discover → inspect → plan → render → verify (when the recipe says
-so) → manifests + splits → report → audit page.
+so) → manifests + splits → report → audit page; planning only (the plan flow, `render=False`): discover → inspect →
+plan part → manifests + splits → report.
+
+Each recording's last task writes its rows as the recording's part (`tasks.parts`) and hands back a summary of
+counts; the manifests are merged from the parts. The flow holds the summaries and the recordings and rejects rows of
+the run, never the clips or events of all recordings.
 
 `run_curation` composes the tasks through a `TaskCaller`, which decides how a task runs:
 - `PrefectTaskCaller` (the `curate` flow): a call is a task run, a submit goes to the flow's Prefect task runner;
@@ -15,6 +20,7 @@ throughout, so a second run on the same folder is refused at once.
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,12 +29,12 @@ from typing import Any, Protocol
 import pyarrow.parquet as pq
 from prefect import Task
 
-from curation.discover import folder_problem
+from curation.discover import SourceRecording, folder_problem
 from data_contracts.manifests import RejectRow
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
 from tasks.audit import audit
-from tasks.curate_recording import plan_recording_task, render_recording_task
+from tasks.curate_recording import RecordingSummary, plan_part_task, plan_recording_task, render_recording_task
 from tasks.discover import discover, inspect_recording
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.outcomes import (
@@ -38,13 +44,12 @@ from tasks.outcomes import (
     internal_error_row,
     mark_rejected,
     mark_render_failure,
-    output_rejects,
     relative_detail,
     sum_stage_seconds,
 )
 from tasks.report import report
 from tasks.run_lock import OutputLock
-from tasks.verify import recipe_detect, verify_recording
+from tasks.verify import recipe_detect, verify_part
 
 __all__ = ["CurationRun", "TaskCaller", "TaskFuture", "PrefectTaskCaller", "PlainTaskCaller", "run_curation"]
 
@@ -121,8 +126,9 @@ class PlainTaskCaller:
 @dataclass(frozen=True)
 class CurationRun:
     """What `run_curation` did: the paths of the files it wrote (manifests, split lists, report, audit page), the
-    clips the manifests list, the recordings that went through rendering (rendered now or before) and the render
-    stages' seconds summed over them; the recordings the manifests list, and those of them rejected."""
+    clips the manifests list, the recordings that went through rendering (rendered now or before; planning only:
+    planned), the clips rendered now and the render stages' seconds summed over them; the recordings the manifests
+    list, and those of them rejected."""
 
     paths: dict[str, str]
     n_clips: int
@@ -146,90 +152,156 @@ def _internal_error(logger, stage: str, recording_id: str, exc: Exception, recip
     return internal_error_reject(stage, recording_id, exc, recipe.recipe_hash)
 
 
-def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskCaller) -> CurationRun:
+# Recordings whose tasks are submitted and not yet done: what the flow holds at once (their inspections' results,
+# and the plans the render tasks are given) is bounded by this many recordings, not by the corpus.
+MAX_RECORDINGS_IN_FLIGHT = 16
+
+
+def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskCaller, *, render: bool = True,
+                 annotations_only: bool = False) -> CurationRun:
     """Curate the recordings under `source_dir` into `output_dir` with `recipe`, running the tasks through `caller`.
 
-    Inspections are all submitted first, then each accepted recording's plan and render as its inspection comes
-    back; verification (only when `recipe.verify`: otherwise no such task runs at all) follows each render. A
-    recording whose task raises is rejected (`internal_error`, in the stage that raised) and the run goes on. Raises
+    Each recording's tasks end by writing its part (`tasks.parts`) and hand back only a summary; the manifests are
+    merged from the parts (`tasks.manifests.write_manifests`). At most `MAX_RECORDINGS_IN_FLIGHT` recordings are
+    between their inspection and their last task at once: inspections are submitted ahead, each accepted
+    recording's plan and render as its inspection comes back, in discovery order; verification (only when
+    `recipe.verify`: otherwise no such task runs at all) follows each render. A recording whose task raises is
+    rejected (`internal_error`, in the stage that raised) and the run goes on. Raises
     `tasks.run_lock.OutputBusy`, before any work, when another run holds `output_dir`.
+
+    `render=False` plans only (`savgbench plan`): each recording's plan becomes its part (`plan_part_task`: the
+    clips it would render, media paths included), no media is written, verified, pruned or audited; the manifests,
+    split lists and report describe the plan. Meant for a fresh output folder: clip files of an earlier curate run
+    in it are left alone, and not listed. `annotations_only` is passed on to discovery and inspection (the video is
+    not looked at).
     """
     problem = folder_problem(Path(source_dir), Path(output_dir))
     if problem is not None:  # `savgbench curate` refuses this before Prefect starts; a deployment run gets it here
         raise ValueError(problem)
     roots = (source_dir, output_dir)  # as given: reject details leave out every spelling of them
     source_dir, output_dir = str(Path(source_dir).resolve()), str(Path(output_dir).resolve())
-    with OutputLock(output_dir, "curate"):
-        return _curate(source_dir, output_dir, recipe, caller, roots)
+    with OutputLock(output_dir, "curate" if render else "plan"):
+        return _curate(source_dir, output_dir, recipe, caller, roots, render, annotations_only)
 
 
-def _curate(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskCaller, roots: tuple[str, str]
-            ) -> CurationRun:
+@dataclass
+class _Recording:
+    """A recording in flight: its discovery, then its inspection's future, then its tasks' futures (dropped, with
+    what they hold, once the recording is done)."""
+
+    source: SourceRecording
+    split: str
+    inspection: TaskFuture | None = None
+    recording_id: str = ""
+    plan: TaskFuture | None = None
+    work: TaskFuture | None = None
+
+
+def _curate(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskCaller, roots: tuple[str, str],
+            render: bool, annotations_only: bool) -> CurationRun:
     """`run_curation`'s work, once the folders are checked and the output folder's lock is held."""
     logger = run_logger(__name__)
-    logger.info("recipe %s: %d views, window %d frames, hop %d", recipe.recipe_hash,
+    logger.info("recipe %s: %d views, window %d frames, hop %d%s", recipe.recipe_hash,
                 len(recipe.view_azimuths_deg) * len(recipe.view_elevations_deg), recipe.window_frames,
-                recipe.hop_frames)
-    if recipe.verify:
+                recipe.hop_frames, "" if render else "; planning only")
+    verify = render and recipe.verify
+    if verify:
         recipe_detect(recipe)  # weights that cannot be had fail the run now, not after rendering
+    # Passed only when set, so discovery and inspection tasks without the parameter still run.
+    flags = (True,) if annotations_only else ()
 
-    found = caller.call(discover, source_dir, recipe)
+    found = caller.call(discover, source_dir, recipe, *flags)
     recordings, rejects = list(found.rejected_rows), list(found.rejects)
-    inspections = [(source, split, caller.submit(inspect_recording, source, split, source_dir, recipe))
-                   for source, split in found.accepted]
-    rendering = []
-    for source, split, inspection in inspections:
+    summaries: list[RecordingSummary] = []  # in discovery order, failed renders included
+    waiting = deque(_Recording(source, split) for source, split in found.accepted)
+    inspecting: deque[_Recording] = deque()
+    working: deque[_Recording] = deque()
+
+    def in_flight() -> int:
+        return len(inspecting) + len(working)
+
+    def fill() -> None:
+        while waiting and in_flight() < MAX_RECORDINGS_IN_FLIGHT:
+            recording = waiting.popleft()
+            recording.inspection = caller.submit(inspect_recording, recording.source, recording.split, source_dir,
+                                                 recipe, *flags)
+            inspecting.append(recording)
+
+    def start(recording: _Recording) -> None:
+        """Take the recording's inspection; submit its plan and render (or plan part) when it passed."""
+        nonlocal recordings
+        inspection, recording.inspection = recording.inspection, None
         try:
             inspected = inspection.result()
         except Exception as exc:
-            recordings.append(internal_error_row(source, split, recipe.recipe_hash))
-            rejects.append(_internal_error(logger, "inspect", source.recording_id, exc, recipe))
-            continue
+            recordings.append(internal_error_row(recording.source, recording.split, recipe.recipe_hash))
+            rejects.append(_internal_error(logger, "inspect", recording.source.recording_id, exc, recipe))
+            return
         recordings.append(inspected.row)
         if inspected.reject is not None:
             rejects.append(inspected.reject)
-            continue
-        plan = caller.submit(plan_recording_task, inspected.loaded, recipe)
-        rendering.append((inspected.row.recording_id, plan,
-                          caller.submit(render_recording_task, inspected.loaded, plan, source_dir, output_dir, recipe)))
+            return
+        recording.recording_id = inspected.row.recording_id
+        if render:
+            recording.plan = caller.submit(plan_recording_task, inspected.loaded, recipe)
+            recording.work = caller.submit(render_recording_task, inspected.loaded, recording.plan, source_dir,
+                                           output_dir, recipe)
+        else:
+            recording.work = caller.submit(plan_part_task, inspected.loaded, output_dir, recipe)
+        working.append(recording)
 
-    outputs, detections = [], []
-    for recording_id, plan_future, render_future in rendering:
+    def finish(recording: _Recording) -> None:
+        """Wait for the recording's tasks (verifying its part when asked) and keep its summary."""
+        nonlocal recordings
         stage = "plan"  # the stage running when an exception comes: the one the recording is rejected in
         try:
-            plan_future.result()
-            stage = "render"
-            output = render_future.result()
-            if recipe.verify:
+            if recording.plan is not None:
+                recording.plan.result()
+                stage = "render"
+            summary = recording.work.result()
+            if verify and summary.failure is None:
                 stage = "verify"
-                verified = caller.call(verify_recording, output, output_dir, recipe)
+                summary = caller.call(verify_part, summary, output_dir, recipe)
         except Exception as exc:
-            if stage == "plan":
-                render_future.wait()  # the render, given the failed plan, fails too: not reported again
-            rejects.append(_internal_error(logger, stage, recording_id, exc, recipe))
-            recordings = mark_rejected(recordings, recording_id, INTERNAL_ERROR)
-            continue
-        if recipe.verify:
-            output = verified.output
-            detections.append(verified.detections)
-            rejects.extend(verified.rejects)
-        rejects.extend(output_rejects(output))
-        recordings = mark_render_failure(recordings, output)
-        outputs.append(output)
-    rejects = [replace(r, detail=relative_detail(r.detail, *roots)) for r in rejects]
-    seconds = sum_stage_seconds(outputs)
-    pairs = count_pairs(outputs)
+            if stage == "plan" and recording.plan is not None:
+                recording.work.wait()  # the render, given the failed plan, fails too: not reported again
+            rejects.append(_internal_error(logger, stage, recording.recording_id, exc, recipe))
+            recordings = mark_rejected(recordings, recording.recording_id, INTERNAL_ERROR)
+            return
+        finally:
+            recording.plan = recording.work = None  # a future holds its task's result and arguments
+        if summary.failure is not None:
+            rejects.append(summary.failure)
+            recordings = mark_render_failure(recordings, summary)
+        summaries.append(summary)
 
-    paths = caller.call(write_manifests, output_dir, recordings, outputs, rejects,
-                        detections if recipe.verify else None)
-    clips = pq.read_table(paths["clips"])
-    caller.call(prune_stale_outputs, output_dir, clips.column("clip_id").to_pylist(),
-                [r.recording_id for r in recordings])
-    paths["report"] = caller.call(report, output_dir, recordings, pairs.n_candidates, pairs.n_qualifying, clips,
-                                  rejects, seconds)
-    paths["audit"] = caller.call(audit, output_dir)
-    n_rendered_clips = sum(o.n_rendered for o in outputs)
+    fill()
+    while inspecting:
+        start(inspecting.popleft())
+        while working and (in_flight() >= MAX_RECORDINGS_IN_FLIGHT or not (inspecting or waiting)):
+            finish(working.popleft())
+        fill()
+
+    rejects = [replace(r, detail=relative_detail(r.detail, *roots)) for r in rejects]
+    seconds = sum_stage_seconds(summaries)
+    pairs = count_pairs(summaries)
+    # A recording whose task raised has no summary; one dropped while rendering has no part.
+    part_keys = {s.recording_id: s.part_key for s in summaries if s.failure is None}
+
+    paths = caller.call(write_manifests, output_dir, recordings, part_keys, rejects, verify)
+    recording_ids = [r.recording_id for r in recordings]
+    if render:
+        clip_ids = pq.read_table(paths["clips"], columns=["clip_id"]).column("clip_id")
+        caller.call(prune_stale_outputs, output_dir, clip_ids, recording_ids)
+        del clip_ids
+    else:
+        caller.call(prune_stale_outputs, output_dir, None, recording_ids)
+    paths["report"] = caller.call(report, output_dir, recordings, pairs.n_candidates, pairs.n_qualifying, seconds)
+    if render:
+        paths["audit"] = caller.call(audit, output_dir)
+    n_clips = pq.read_metadata(paths["clips"]).num_rows
+    n_rendered_clips = sum(s.n_rendered for s in summaries)
     n_rejected = sum(r.status == "rejected" for r in recordings)
-    logger.info("curated %d clips (%d rendered now) from %d recordings into %s; %d recordings rejected",
-                clips.num_rows, n_rendered_clips, len(outputs), output_dir, n_rejected)
-    return CurationRun(paths, clips.num_rows, len(outputs), n_rendered_clips, seconds, len(recordings), n_rejected)
+    logger.info("%s %d clips (%d rendered now) from %d recordings into %s; %d recordings rejected",
+                "curated" if render else "planned", n_clips, n_rendered_clips, len(summaries), output_dir, n_rejected)
+    return CurationRun(paths, n_clips, len(summaries), n_rendered_clips, seconds, len(recordings), n_rejected)

@@ -10,7 +10,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from curation.audit.page import class_balance, read_manifests, write_report
+from curation.audit.page import class_balance, write_report
+from data_contracts.classes import TARGET_CLASSES
 from tasks._run_context import in_prefect_run, run_logger
 
 
@@ -40,8 +41,9 @@ def audit(output_dir: str) -> str:
 
     Works inside the curate flow or called on its own (Prefect records it as a standalone task run).
     """
-    path = write_report(output_dir)
-    balance = class_balance(read_manifests(output_dir)["clips"])
+    path = write_report(output_dir)  # reads every manifest whole (pandas), events included
+    balance = class_balance(pd.read_parquet(Path(output_dir) / "manifests" / "clips.parquet",
+                                            columns=["split", *(f"n_{t}_frames" for t in TARGET_CLASSES)]))
     if in_prefect_run():  # a plain call (Task.fn) has no run to attach the artifact to
         create_markdown_artifact(markdown=audit_markdown(path, balance), key="curate-audit",
                                  description=f"Audit report for {output_dir}")

@@ -8,7 +8,7 @@ describes (not in a Prefect result store on one machine), so any worker that see
 and deleting the outputs invalidates it. A clip counts as done only while its three files exist.
 
 Rejects are remembered with the stage that made them: "render" (e.g. clipped) or "verify" (visual verification,
-`tasks.verify.verify_recording`). A verify reject also depends on the verification settings, so the ledger keeps
+`tasks.verify.verify_part`). A verify reject also depends on the verification settings, so the ledger keeps
 their digest (`verify_key`) too: loaded under another verify key, the ledger forgets its verify rejects, and those
 clips are rendered and verified again.
 """

@@ -1,4 +1,5 @@
-"""How the recordings' per-recording outputs add up to what the run's manifests and report are written from.
+"""How the recordings' summaries (`tasks.curate_recording.RecordingSummary`) add up to what the run's manifests
+and report are written from.
 
 Plain functions (no Prefect): the curate flow's body (`flows.pipeline.run_curation`) calls them between tasks.
 """
@@ -9,13 +10,15 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from curation.discover import SourceRecording
 from data_contracts.manifests import RecordingRow, RejectRow
-from tasks.curate_recording import RecordingOutput
 
-__all__ = ["INTERNAL_ERROR", "PairCounts", "output_rejects", "mark_rejected", "mark_render_failure",
+if TYPE_CHECKING:  # tasks.curate_recording imports this module
+    from tasks.curate_recording import RecordingSummary
+
+__all__ = ["INTERNAL_ERROR", "PairCounts", "mark_rejected", "mark_render_failure",
            "internal_error_reject", "internal_error_row", "relative_detail", "sum_stage_seconds", "count_pairs"]
 
 # The reason of a recording whose task raised an exception nobody expected: a bug, or a case no check knows yet.
@@ -30,27 +33,18 @@ class PairCounts:
     n_qualifying: int
 
 
-def output_rejects(output: RecordingOutput) -> list[RejectRow]:
-    """The reject rows one rendered recording adds to the run's: its rejected clips, then, if rendering dropped the
-    whole recording, that failure."""
-    rejects = list(output.rejects)
-    if output.failure is not None:
-        rejects.append(output.failure)
-    return rejects
-
-
 def mark_rejected(recordings: Sequence[RecordingRow], recording_id: str, reason: str) -> list[RecordingRow]:
     """The recordings rows with `recording_id`'s marked rejected for `reason`, the others unchanged. Order is kept."""
     return [replace(r, status="rejected", reason=reason) if r.recording_id == recording_id else r
             for r in recordings]
 
 
-def mark_render_failure(recordings: Sequence[RecordingRow], output: RecordingOutput) -> list[RecordingRow]:
-    """The recordings rows with the output's recording marked rejected (for the failure's reason) when rendering
+def mark_render_failure(recordings: Sequence[RecordingRow], summary: RecordingSummary) -> list[RecordingRow]:
+    """The recordings rows with the summary's recording marked rejected (for the failure's reason) when rendering
     dropped it; the rows unchanged otherwise. Order is kept."""
-    if output.failure is None:
+    if summary.failure is None:
         return list(recordings)
-    return mark_rejected(recordings, output.recording_id, output.failure.reason)
+    return mark_rejected(recordings, summary.recording_id, summary.failure.reason)
 
 
 def internal_error_reject(stage: str, recording_id: str, exc: BaseException, recipe_hash: str) -> RejectRow:
@@ -82,16 +76,17 @@ def relative_detail(detail: str, source_dir: str | os.PathLike[str], output_dir:
     return detail
 
 
-def sum_stage_seconds(outputs: Iterable[RecordingOutput]) -> dict[str, float]:
-    """Seconds per render stage summed over the outputs, added in the order given (float sums depend on it)."""
+def sum_stage_seconds(summaries: Iterable[RecordingSummary]) -> dict[str, float]:
+    """Seconds per render stage summed over the recordings' summaries, added in the order given (float sums depend
+    on it)."""
     seconds: dict[str, float] = defaultdict(float)
-    for output in outputs:
-        for stage, value in output.seconds.items():
+    for summary in summaries:
+        for stage, value in summary.seconds.items():
             seconds[stage] += value
     return dict(seconds)
 
 
-def count_pairs(outputs: Iterable[RecordingOutput]) -> PairCounts:
-    """Candidate and qualifying (window, view) pairs summed over the outputs."""
-    outputs = list(outputs)
-    return PairCounts(sum(o.n_candidates for o in outputs), sum(o.n_qualifying for o in outputs))
+def count_pairs(summaries: Iterable[RecordingSummary]) -> PairCounts:
+    """Candidate and qualifying (window, view) pairs summed over the recordings' summaries."""
+    summaries = list(summaries)
+    return PairCounts(sum(s.n_candidates for s in summaries), sum(s.n_qualifying for s in summaries))

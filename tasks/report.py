@@ -3,7 +3,6 @@ verification stage, the set-level visual confirmation of onscreen speech events 
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,9 +17,13 @@ from data_contracts.classes import SPLITS, TARGET_CLASSES
 from tasks._run_context import in_prefect_run, run_logger
 
 
-def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects,
+def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects: pa.Table,
                 seconds: dict[str, float]):
-    """[{"stage", "count"}] rows: recordings found/accepted, candidates, qualifying, kept, rejects, per split/class."""
+    """[{"stage", "count"}] rows: recordings found/accepted, candidates, qualifying, kept, rejects, per split/class.
+
+    `clips` needs only the columns split and n_<target>_frames, `rejects` only reason (e.g. read with
+    `pq.read_table(path, columns=...)`): counted with Arrow compute, no row becomes a Python object.
+    """
     rows = [
         {"stage": "recordings found", "count": len(recordings)},
         {"stage": "recordings accepted", "count": sum(r.status == "ok" for r in recordings)},
@@ -28,19 +31,28 @@ def funnel_rows(recordings, n_candidates: int, n_qualifying: int, clips: pa.Tabl
         {"stage": "qualifying pairs", "count": n_qualifying},
         {"stage": "clips kept", "count": clips.num_rows},
     ]
-    split = clips.column("split").to_pylist()
-    frames = {t: clips.column(f"n_{t}_frames").to_pylist() for t in TARGET_CLASSES}
-    for reason, count in sorted(Counter(r.reason for r in rejects).items()):
-        rows.append({"stage": f"rejected: {reason}", "count": count})
+    reasons = pc.value_counts(pc.cast(rejects.column("reason"), pa.string())).to_pylist() if rejects.num_rows else []
+    for item in sorted(reasons, key=lambda item: item["values"]):
+        rows.append({"stage": f"rejected: {item['values']}", "count": item["counts"]})
+    split = pc.cast(clips.column("split"), pa.string())
     for name in SPLITS:
-        in_split = [i for i, s in enumerate(split) if s == name]
-        rows.append({"stage": f"clips in {name}", "count": len(in_split)})
+        in_split = pc.fill_null(pc.equal(split, name), False)
+        rows.append({"stage": f"clips in {name}", "count": _count(in_split)})
         for target in TARGET_CLASSES:
-            n = sum(frames[target][i] > 0 for i in in_split)
+            n = _count(pc.and_(in_split, pc.greater(clips.column(f"n_{target}_frames"), 0)))
             rows.append({"stage": f"clips in {name} with onscreen {target}", "count": n})
     for name, value in sorted(seconds.items()):
         rows.append({"stage": f"seconds: {name}", "count": round(value, 2)})
     return rows
+
+
+# The columns of the clips and rejects manifests the funnel counts.
+FUNNEL_CLIP_COLUMNS = ["split", *(f"n_{target}_frames" for target in TARGET_CLASSES)]
+FUNNEL_REJECT_COLUMNS = ["reason"]
+
+
+def _count(mask) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
 VERIFICATION_CHECKED = "onscreen speech events checked by the detector"
@@ -93,7 +105,7 @@ def read_summary_rows(path: Path):
     return rows
 
 
-def refresh_summary(output_dir: Path, recordings, clips: pa.Table, events: pa.Table, rejects) -> str:
+def refresh_summary(output_dir: Path, recordings, clips: pa.Table, events: pa.Table, rejects: pa.Table) -> str:
     """Rewrite `report/summary.md` after the manifests changed outside the flow (`savgbench verify OUT`).
 
     The counts only the flow knew (candidate and qualifying pairs, stage seconds) are kept from the old summary
@@ -120,13 +132,16 @@ def markdown_table(rows) -> str:
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report(output_dir: str, recordings, n_candidates: int, n_qualifying: int, clips: pa.Table, rejects,
-           seconds: dict[str, float]) -> str:
+def report(output_dir: str, recordings, n_candidates: int, n_qualifying: int, seconds: dict[str, float]) -> str:
     """Publish the funnel as a Prefect artifact and write `report/summary.md`; returns the summary's path.
 
-    When the events manifest already written under output_dir has verification results, their set-level figures
+    The clips and rejects are counted from the manifests just published under output_dir, reading only the
+    columns the funnel needs. When the events manifest has verification results, their set-level figures
     (`verification_rows`) end the table.
     """
+    manifests = Path(output_dir) / "manifests"
+    clips = pq.read_table(manifests / "clips.parquet", columns=FUNNEL_CLIP_COLUMNS)
+    rejects = pq.read_table(manifests / "rejects.parquet", columns=FUNNEL_REJECT_COLUMNS)
     rows = funnel_rows(recordings, n_candidates, n_qualifying, clips, rejects, seconds)
     rows += _events_verification_rows(output_dir)
     path = Path(output_dir) / "report" / "summary.md"

@@ -7,8 +7,9 @@ boxes go to `manifests/detections.parquet`. With the recipe's `min_visual_confir
 flow's rejects are also recorded in the recording's ledger (`tasks.ledger`), so a rerun with the same verification
 settings neither renders nor verifies them again.
 
-Two entry points share `verify_clips`: the `verify_recording` task (in the curate flow, between rendering and the
-manifests) and `verify_output_dir` (`savgbench verify OUT`, on a finished output folder).
+Three entry points share `verify_clips`: the `verify_part` task (in the curate flow, between rendering and the
+manifests: it verifies a recording's part, `tasks.parts`), the `verify_recording` task (a recording's tables held in
+memory) and `verify_output_dir` (`savgbench verify OUT`, on a finished output folder, whole tables).
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ from data_contracts.manifests import (
 )
 from data_contracts.recipe import Recipe
 from tasks._run_context import run_logger
-from tasks.curate_recording import RecordingOutput
+from tasks.curate_recording import RecordingOutput, RecordingSummary
 from tasks.ledger import Ledger, verify_key
-from tasks.manifests import stage_parquet, write_split_lists
+from tasks.manifests import sort_rejects, stage_parquet, write_split_lists
+from tasks.parts import load_part_info, part_dir, read_part, verified_part_key, write_part
 from tasks.report import refresh_summary
 from tasks.run_lock import OutputLock
 
-__all__ = ["VerifiedClips", "VerifiedRecording", "verify_clips", "verify_recording", "verify_output_dir",
-           "recipe_detect", "STAGE", "REASON"]
+__all__ = ["VerifiedClips", "VerifiedRecording", "verify_clips", "verify_recording", "verify_part",
+           "verify_output_dir", "recipe_detect", "STAGE", "REASON"]
 
 STAGE = "verify"
 REASON = "not_visually_confirmed"
@@ -183,23 +185,31 @@ class VerifiedRecording:
     rejects: list[RejectRow]
 
 
+def _remember_rejects(out: Path, recording_id: str, render_key: str | None, recipe: Recipe,
+                      rejects: list[RejectRow]) -> None:
+    """Record verification rejects in the recording's ledger (when `render_key` names it) under the recipe's verify
+    key (`tasks.ledger.verify_key`), so that a rerun with the same settings neither renders nor verifies them."""
+    if rejects and render_key is not None:
+        ledger = Ledger.load(out, recording_id, render_key, verify_key(recipe))
+        for reject in rejects:
+            ledger.record(reject.clip_id, reject.reason, reject.detail, stage=STAGE)
+        ledger.save()
+
+
 @task(name="verify-recording", task_run_name="verify-{output.recording_id}", cache_policy=NO_CACHE)
 def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe) -> VerifiedRecording:
-    """Verify one rendered recording's clips with the recipe's detector and `min_visual_confirmation`, deleting
-    the files of the clips it rejects. Called only when the recipe says `verify`.
+    """Verify one rendered recording's clips, held in memory, with the recipe's detector and
+    `min_visual_confirmation`, deleting the files of the clips it rejects (the curate flow verifies parts instead:
+    `verify_part`).
 
-    The rejects are recorded in the recording's ledger (when `output.render_key` names it) under the recipe's
-    verify key (`tasks.ledger.verify_key`), before their files are deleted: a rerun with the same verification
-    settings reports them from the ledger without rendering or verifying them again.
+    The rejects are recorded in the recording's ledger (when `output.render_key` names it) before their files are
+    deleted: a rerun with the same verification settings reports them from the ledger without rendering or
+    verifying them again.
     """
     started_s = time.perf_counter()
     out = Path(output_dir)
     verified = verify_clips(output.clips, output.events, out, recipe, recipe_detect(recipe), recipe.recipe_hash)
-    if verified.rejects and output.render_key is not None:
-        ledger = Ledger.load(out, output.recording_id, output.render_key, verify_key(recipe))
-        for reject in verified.rejects:
-            ledger.record(reject.clip_id, reject.reason, reject.detail, stage=STAGE)
-        ledger.save()
+    _remember_rejects(out, output.recording_id, output.render_key, recipe, verified.rejects)
     # As the render stage does with clips it rejects: the manifests, written later, will not list them.
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)
@@ -208,6 +218,47 @@ def verify_recording(output: RecordingOutput, output_dir: str, recipe: Recipe) -
     updated = dataclasses.replace(output, clips=verified.clips, events=verified.events,
                                   seconds={**output.seconds, "verify": output.seconds.get("verify", 0.0) + seconds})
     return VerifiedRecording(updated, verified.detections, verified.rejects)
+
+
+DETECTIONS_ORDER = [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "ascending")]
+
+
+@task(name="verify-part", task_run_name="verify-{summary.recording_id}", cache_policy=NO_CACHE)
+def verify_part(summary: RecordingSummary, output_dir: str, recipe: Recipe) -> RecordingSummary:
+    """Verify one rendered recording's part (`tasks.parts`) with the recipe's detector and
+    `min_visual_confirmation`: its clips and events get their verification columns, the clips it rejects leave
+    them and join its rejects, and its detections (sorted by clip id, frame and x0) are added; the part is
+    rewritten under its verified key. Called only when the recipe says `verify`. A summary of a part already
+    verified (the render task keeps one verified under the recipe's settings) is returned as it is.
+
+    The rejects are recorded in the recording's ledger first, then the part is rewritten, and only then are the
+    rejected clips' files deleted: a part never lists a clip whose files are gone.
+    """
+    if summary.verified:  # the render task kept a part verified under these settings
+        return summary
+    out = Path(output_dir)
+    info = load_part_info(out, summary.recording_id)
+    if info is None or info.key != summary.part_key:
+        raise ContractError(f"{part_dir(out, summary.recording_id)}: "
+                            f"{'no part' if info is None else f'part of key {info.key}'}, expected the part of key "
+                            f"{summary.part_key} the render task wrote")
+    started_s = time.perf_counter()
+    clips, events, rejects = (read_part(out, summary.recording_id, name) for name in ("clips", "events", "rejects"))
+    verified = verify_clips(clips, events, out, recipe, recipe_detect(recipe), recipe.recipe_hash)
+    _remember_rejects(out, summary.recording_id, summary.render_key, recipe, verified.rejects)
+    key = verified_part_key(info.key, recipe)
+    written = write_part(out, info.recording, key, info.n_candidates, info.n_qualifying, {
+        "clips": verified.clips,
+        "events": verified.events,
+        "rejects": pa.concat_tables([rejects, rows_to_table(verified.rejects, REJECTS_SCHEMA)]),
+        "detections": verified.detections.sort_by(DETECTIONS_ORDER),
+    })
+    for rel in verified.rejected_files:
+        (out / rel).unlink(missing_ok=True)
+    verify_s = time.perf_counter() - started_s
+    run_logger(__name__).info(_summary(summary.recording_id, verified, verify_s))
+    seconds = {**summary.seconds, "verify": summary.seconds.get("verify", 0.0) + verify_s}
+    return RecordingSummary.of_part(written, seconds, summary.n_rendered, summary.render_key)
 
 
 def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
@@ -278,8 +329,7 @@ def _verify_locked_output_dir(out: Path, recipe: Recipe, verify_recipe: Recipe, 
 
     rejects = tables["rejects"]
     if verified.rejects:
-        rejects = pa.concat_tables([rejects, rows_to_table(verified.rejects, REJECTS_SCHEMA)]).unify_dictionaries()
-        rejects = rejects.combine_chunks()
+        rejects = sort_rejects(pa.concat_tables([rejects, rows_to_table(verified.rejects, REJECTS_SCHEMA)]))
     validate_manifests(tables["recordings"], verified.clips, verified.events, rejects, verified.detections)
 
     # One new release: the rewritten files, and the current release's others (recordings.parquet) carried over.
@@ -291,7 +341,6 @@ def _verify_locked_output_dir(out: Path, recipe: Recipe, verify_recipe: Recipe, 
     # Only now that no manifest lists them: an interruption before this leaves files behind, never a dangling entry.
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)
-    refresh_summary(out, table_to_rows(tables["recordings"], RecordingRow), verified.clips, verified.events,
-                    table_to_rows(rejects, RejectRow))
+    refresh_summary(out, table_to_rows(tables["recordings"], RecordingRow), verified.clips, verified.events, rejects)
     return {"clips": verified.clips.num_rows, "checked": verified.n_checked, "confirmed": verified.n_confirmed,
             "rejected": len(verified.rejects), "detections": verified.detections.num_rows}

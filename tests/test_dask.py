@@ -1,10 +1,12 @@
-"""Scale-out: the curate flow run through a local Dask cluster (2 workers) gives the default runner's manifests."""
+"""Scale-out: the curate flow run through a local Dask cluster (2 workers) gives the default runner's manifests; the
+workers write the recordings' parts to the shared output folder, the flow merges them."""
 
 from fractions import Fraction
 
 import pytest
 
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
+from tasks.parts import PARTS_DIR
 from tests.helpers import MANIFEST_NAMES
 
 pytestmark = pytest.mark.slow
@@ -44,6 +46,12 @@ def test_dask_cluster_gives_the_same_manifests_as_threads(tmp_path):
     for name in MANIFEST_NAMES:
         ours = (tmp_path / "dask" / "manifests" / f"{name}.parquet").read_bytes()
         assert ours == (tmp_path / "threads" / "manifests" / f"{name}.parquet").read_bytes(), name
+    # Each recording's part, written by the worker that rendered it: the same files as the threads' run.
+    parts = {p.relative_to(tmp_path / "dask"): p.read_bytes() for p in (tmp_path / "dask" / PARTS_DIR).rglob("*")
+             if p.is_file()}
+    assert len({path.parts[2] for path in parts}) == 3 and len(parts) == 3 * 4, sorted(parts)
+    for path, data in parts.items():
+        assert (tmp_path / "threads" / path).read_bytes() == data, path
 
 
 def test_runner_is_chosen_from_the_environment(monkeypatch):

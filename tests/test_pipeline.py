@@ -1,6 +1,7 @@
 """The curate flow's body (`flows.pipeline.run_curation`) and its bookkeeping (`tasks.outcomes`): the Prefect flow
 and the plain task caller (task functions called directly, a thread pool for submits) write the same files; the
-per-recording outputs add up to the run's rejects, recordings statuses, stage seconds and pair counts."""
+recordings' summaries add up to the run's recordings statuses, stage seconds and pair counts; planning only writes
+the manifests a render would, without media."""
 
 import logging
 import re
@@ -9,11 +10,11 @@ from fractions import Fraction
 import pytest
 
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
-from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, RecordingRow, RejectRow
+from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import load_recipe
 from tasks._run_context import in_prefect_run, run_logger
-from tasks.curate_recording import RecordingOutput
-from tasks.outcomes import PairCounts, count_pairs, mark_render_failure, output_rejects, sum_stage_seconds
+from tasks.curate_recording import RecordingSummary
+from tasks.outcomes import PairCounts, count_pairs, mark_render_failure, sum_stage_seconds
 from tests.helpers import output_files
 
 # Short windows so that 4 s recordings hold several clips.
@@ -28,21 +29,12 @@ def recording_row(recording_id: str) -> RecordingRow:
                         None, None, "hash")
 
 
-def output(recording_id: str, *, n_candidates=10, n_qualifying=3, rejects=(), seconds=None, failure=None):
-    return RecordingOutput(recording_id, n_candidates, n_qualifying, CLIPS_SCHEMA.empty_table(),
-                           EVENTS_SCHEMA.empty_table(), tuple(rejects), seconds or {}, 0, failure)
+def output(recording_id: str, *, n_candidates=10, n_qualifying=3, seconds=None, failure=None):
+    return RecordingSummary(recording_id, n_candidates, n_qualifying, 0, 0, 0, seconds or {}, 0, failure)
 
 
 def reject(recording_id: str, reason: str, clip_id: str | None = None) -> RejectRow:
     return RejectRow("render", recording_id, clip_id, reason, "detail", "hash")
-
-
-def test_output_rejects_are_the_clip_rejects_then_the_failure():
-    clipped = reject("a", "clipped", "a_f00000")
-    assert output_rejects(output("a", rejects=[clipped])) == [clipped]
-    failure = reject("a", "video_decode_failed")
-    assert output_rejects(output("a", rejects=[clipped], failure=failure)) == [clipped, failure]
-    assert output_rejects(output("a")) == []
 
 
 def test_a_render_failure_rejects_only_its_recording_for_its_reason():
@@ -123,3 +115,40 @@ def test_the_body_refuses_an_output_folder_inside_the_source_before_any_task(tmp
         with pytest.raises(ValueError, match="^" + re.escape(f"{tmp_path / 'nope'}: source folder does not exist")):
             run_curation(str(tmp_path / "nope"), str(tmp_path / "out"), load_recipe(), caller)
     assert not (source / "out").exists() and not (tmp_path / "out").exists()
+
+
+def test_planning_only_lists_the_clips_a_render_writes_and_touches_no_media(tmp_path):
+    import pyarrow.parquet as pq
+
+    from flows.pipeline import PlainTaskCaller, run_curation
+    from tasks.parts import PARTS_DIR, load_part_info
+
+    source = tmp_path / "source"
+    write_synthetic_dataset(source, SynthConfig(n_recordings=2, duration_s=4.0, seed=11, width_px=320,
+                                                height_px=160, fps=Fraction(20)))
+    recipe = load_recipe(overrides=RECIPE)
+    with PlainTaskCaller(2) as caller:
+        rendered = run_curation(str(source), str(tmp_path / "render"), recipe, caller)
+        planned = run_curation(str(source), str(tmp_path / "plan"), recipe, caller, render=False)
+    plan_out = tmp_path / "plan"
+    assert planned.n_clips == rendered.n_clips > 0 and planned.n_rendered_clips == 0
+    # Nothing clipped in these recordings: the plan's manifests are the render's, row for row.
+    for name in MANIFESTS:
+        ours = pq.read_table(plan_out / "manifests" / f"{name}.parquet")
+        assert ours.equals(pq.read_table(tmp_path / "render" / "manifests" / f"{name}.parquet")), name
+    assert (plan_out / "splits" / "generation.txt").read_text() == \
+        (tmp_path / "render" / "splits" / "generation.txt").read_text()
+    # No media, no ledger, no audit page; the report's funnel and the parts are there.
+    assert sorted(p.name for p in plan_out.iterdir()) == [".savgbench", "manifests", "report", "splits"]
+    assert sorted(p.name for p in (plan_out / "report").iterdir()) == ["summary.md"]
+    assert "audit" not in planned.paths
+    parts = sorted(p.name for p in (plan_out / PARTS_DIR).iterdir())
+    assert len(parts) == 2 and not (plan_out / ".savgbench" / "ledger").exists()
+    # A planned part is not a rendered one (another key), and a second plan run keeps the parts and the bytes.
+    assert load_part_info(plan_out, parts[0]).key != load_part_info(tmp_path / "render", parts[0]).key
+    before = {p: p.stat().st_mtime_ns for p in (plan_out / PARTS_DIR).rglob("*")}
+    manifests = {name: (plan_out / "manifests" / f"{name}.parquet").read_bytes() for name in MANIFESTS}
+    with PlainTaskCaller(2) as caller:
+        run_curation(str(source), str(plan_out), recipe, caller, render=False)
+    assert {p: p.stat().st_mtime_ns for p in (plan_out / PARTS_DIR).rglob("*")} == before
+    assert {name: (plan_out / "manifests" / f"{name}.parquet").read_bytes() for name in MANIFESTS} == manifests

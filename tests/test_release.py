@@ -14,10 +14,19 @@ import pytest
 
 import tasks.verify
 from data_contracts._atomic import CURRENT_LINK, RELEASES_DIR, Release, current_release, is_partial
-from data_contracts.manifests import CLIPS_SCHEMA, EVENTS_SCHEMA, ClipRow, RecordingRow, make_clip_id, rows_to_table
+from data_contracts.manifests import (
+    CLIPS_SCHEMA,
+    DETECTIONS_SCHEMA,
+    EVENTS_SCHEMA,
+    REJECTS_SCHEMA,
+    ClipRow,
+    RecordingRow,
+    make_clip_id,
+    rows_to_table,
+)
 from data_contracts.recipe import Recipe, load_recipe
-from tasks.curate_recording import RecordingOutput
 from tasks.manifests import prune_stale_outputs, write_manifests
+from tasks.parts import PARTS_DIR, write_part
 from tests.test_verify_units import build_output, stub_detect
 from tests.test_verify_units import write_manifests as write_old_layout
 
@@ -25,8 +34,9 @@ RECIPE = Recipe()
 RECORDING_ID = "fold5_room92_mix001"
 
 
-def curated_tables(views_deg: list[float]):
-    """One evaluation recording with one clip per view (rows only: no media is needed to publish them)."""
+def curated_tables(out: Path, views_deg: list[float], verified: bool = False):
+    """One evaluation recording with one clip per view, written as its part (rows only: no media is needed to
+    publish them); a verified part has an (empty) detections table. Returns the recordings and the part keys."""
     recording = RecordingRow(RECORDING_ID, "eval-synth", "evaluation", "foa_eval/x.wav", "video_eval/x.mp4",
                              "metadata_eval/x.csv", 8.0, "ok", None, None, None, None, RECIPE.recipe_hash)
     clips = []
@@ -36,14 +46,17 @@ def curated_tables(views_deg: list[float]):
                              100.0, 67.67, 50, 50, 0, f"video_eval/{clip_id}.mp4", f"audio_eval/{clip_id}.wav",
                              f"metadata_eval/{clip_id}.csv", RECIPE.recipe_hash))
     clips.sort(key=lambda c: c.clip_id)
-    output = RecordingOutput(RECORDING_ID, 36, len(clips), rows_to_table(clips, CLIPS_SCHEMA),
-                             EVENTS_SCHEMA.empty_table(), (), {})
-    return [recording], [output]
+    tables = {"clips": rows_to_table(clips, CLIPS_SCHEMA), "events": EVENTS_SCHEMA.empty_table(),
+              "rejects": REJECTS_SCHEMA.empty_table(), **({"detections": DETECTIONS_SCHEMA.empty_table()}
+                                                         if verified else {})}
+    key = f"views {views_deg} verified {verified}"
+    write_part(out, recording, key, 36, len(clips), tables)
+    return [recording], {RECORDING_ID: key}
 
 
-def publish(out: Path, views_deg: list[float], **kwargs) -> dict[str, str]:
-    recordings, outputs = curated_tables(views_deg)
-    return write_manifests.fn(str(out), recordings, outputs, [], **kwargs)
+def publish(out: Path, views_deg: list[float], verified: bool = False) -> dict[str, str]:
+    recordings, part_keys = curated_tables(out, views_deg, verified)
+    return write_manifests.fn(str(out), recordings, part_keys, [], verified)
 
 
 def release_of(path: Path) -> Path:
@@ -83,7 +96,7 @@ def test_release_ids_sort_by_time_and_differ():
 
 
 def test_a_publish_switches_both_and_the_previous_release_stays_readable(tmp_path):
-    publish(tmp_path, [0.0, 40.0, 80.0], detections=[])
+    publish(tmp_path, [0.0, 40.0, 80.0], verified=True)
     first = current_release(tmp_path)
     # A reader that resolved the files before the switch.
     old_clips = (tmp_path / "manifests" / "clips.parquet").resolve()
@@ -115,6 +128,7 @@ def test_an_output_folder_of_the_layout_before_releases_is_converted(tmp_path):
         "clips.parquet", "events.parquet", "recordings.parquet", "rejects.parquet"]
     assert (tmp_path / "splits" / "generation.txt").read_text() == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == [".savgbench", "manifests", "splits"]
+    assert sorted(p.name for p in (tmp_path / ".savgbench").iterdir()) == ["current", "parts", "releases"]
 
 
 def test_a_moved_or_copied_output_folder_reads_and_publishes(tmp_path):
@@ -147,13 +161,19 @@ def test_a_failed_publish_leaves_the_current_release_as_it_was(tmp_path):
         Release(tmp_path).stage("report/summary.md")
 
 
-def test_pruning_stale_clip_files_leaves_the_releases_alone(tmp_path):
+def test_pruning_stale_clip_files_and_parts_leaves_the_releases_alone(tmp_path):
     publish(tmp_path, [0.0])
     publish(tmp_path, [0.0, 40.0])
     (tmp_path / "video_eval").mkdir()
     (tmp_path / "video_eval" / "stale.mp4").write_bytes(b"x")
+    (tmp_path / PARTS_DIR / "fold5_room92_mix009").mkdir()  # the part of a recording no longer curated
     files = sorted(p for p in (tmp_path / RELEASES_DIR).rglob("*"))
+    # Planning only (no clip ids): clip files are left alone, parts are pruned.
+    assert prune_stale_outputs.fn(str(tmp_path), None, [RECORDING_ID]) == 0
+    assert (tmp_path / "video_eval" / "stale.mp4").is_file()
+    assert sorted(p.name for p in (tmp_path / PARTS_DIR).iterdir()) == [RECORDING_ID]
     assert prune_stale_outputs.fn(str(tmp_path), [], [RECORDING_ID]) == 1
+    assert not (tmp_path / "video_eval" / "stale.mp4").exists()
     assert sorted(p for p in (tmp_path / RELEASES_DIR).rglob("*")) == files
     assert pq.read_table(tmp_path / "manifests" / "clips.parquet").num_rows == 2
 

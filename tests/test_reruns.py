@@ -1,7 +1,7 @@
 """Crashes and reruns: a run killed anywhere leaves nothing that looks complete but isn't; rerunning finishes the job
 with the same bytes as an uninterrupted run; a finished run is not redone; a changed view or recording redoes only
-what changed; clips rejected by visual verification are remembered under the same verification settings only; a
-recording whose rendering fails in any way leaves nothing behind."""
+what changed; clips rejected by visual verification are remembered under the same verification settings only, and
+a verified recording's part is kept; a recording whose rendering fails in any way leaves nothing behind."""
 
 import os
 import shutil
@@ -24,9 +24,10 @@ from curation.metric.detect import Detections
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts.manifests import RecordingRow
 from data_contracts.recipe import load_recipe
-from tasks.curate_recording import plan_recording_task, render_recording_task
+from tasks.curate_recording import plan_part_task, plan_recording_task, render_recording_task
 from tasks.discover import discover, inspect_recording
 from tasks.ledger import LEDGER_DIR, Ledger, render_key, verify_key
+from tasks.parts import PARTS_DIR, part_dir
 from tests.helpers import MANIFEST_NAMES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -111,6 +112,8 @@ def test_a_killed_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(source, 
         "first clip file written": lambda o: any((o / "video_dev").glob("*.mp4")) if (o / "video_dev").is_dir() else False,
         "a recording's ledger saved": lambda o: any((o / ".savgbench" / "ledger").glob("*.json"))
         if (o / ".savgbench" / "ledger").is_dir() else False,
+        "a recording's part written": lambda o: any((o / PARTS_DIR).glob("*/part.json"))
+        if (o / PARTS_DIR).is_dir() else False,
         "first manifest written": lambda o: (o / "manifests").is_dir() and any((o / "manifests").glob("*.parquet")),
     }
     killed_at = []
@@ -131,9 +134,12 @@ def test_a_finished_run_is_not_redone(source, reference, tmp_path):
     out = tmp_path / "again"
     shutil.copytree(reference, out)
     before = mtimes(out)
+    parts_before = {p: p.stat().st_mtime_ns for p in (out / PARTS_DIR).rglob("*")}
     manifests_before = {n: (out / "manifests" / f"{n}.parquet").read_bytes() for n in MANIFEST_NAMES}
     run_cli(source, out)
     assert mtimes(out) == before, "a rerun with the same inputs and recipe rendered again"
+    assert len(parts_before) == 2 * 5 and {p: p.stat().st_mtime_ns for p in (out / PARTS_DIR).rglob("*")} == \
+        parts_before, "a rerun with the same inputs and recipe wrote the recordings' parts again"
     for name in MANIFEST_NAMES:
         assert (out / "manifests" / f"{name}.parquet").read_bytes() == manifests_before[name], name
 
@@ -223,7 +229,9 @@ def test_a_render_failing_with_an_unexpected_exception_leaves_nothing_of_the_rec
     loaded, plan = loaded_recording(source, recipe)
     assert len(plan.clips) >= 2
     first = plan.clips[0].clip
-    # A ledger from before, which the failure must not leave claiming clips.
+    # A part and a ledger from before, which the failure must not leave claiming clips.
+    plan_part_task.fn(loaded, str(tmp_path), recipe)
+    assert part_dir(tmp_path, loaded.row.recording_id).is_dir()
     ledger = Ledger.load(tmp_path, loaded.row.recording_id, render_key(loaded.row, recipe), verify_key(recipe))
     ledger.record(plan.clips[1].clip.clip_id, "clipped", "peak 1.5")
     ledger.save()
@@ -236,13 +244,14 @@ def test_a_render_failing_with_an_unexpected_exception_leaves_nothing_of_the_rec
         raise KeyError("view_matrix")
 
     monkeypatch.setattr(tasks.curate_recording, "render_recording", render_then_fail)
-    output = render_recording_task.fn(loaded, plan, str(source), str(tmp_path), recipe)
-    failure = output.failure
+    summary = render_recording_task.fn(loaded, plan, str(source), str(tmp_path), recipe)
+    failure = summary.failure
     assert (failure.stage, failure.recording_id, failure.clip_id, failure.reason, failure.detail) == (
         "render", loaded.row.recording_id, None, "internal_error", "KeyError: 'view_matrix'")
     assert failure.recipe_hash == recipe.recipe_hash
-    assert output.clips.num_rows == 0 and output.events.num_rows == 0 and output.rejects == ()
+    assert (summary.n_clips, summary.n_events, summary.n_rejects, summary.part_key) == (0, 0, 0, None)
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and loaded.row.recording_id in p.name]
+    assert not part_dir(tmp_path, loaded.row.recording_id).exists()
 
 
 def no_people(calls: list[int]):
@@ -257,11 +266,20 @@ def test_verify_rejects_are_not_rendered_again_under_the_same_settings(source, t
     calls: list[int] = []
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: no_people(calls))
     monkeypatch.setattr(flows.pipeline, "recipe_detect", lambda recipe: no_people(calls))
+    verified_recordings: list[str] = []
+    real_verify_clips = tasks.verify.verify_clips
+
+    def counted_verify_clips(clips, *args):
+        verified_recordings.append("recording")
+        return real_verify_clips(clips, *args)
+
+    monkeypatch.setattr(tasks.verify, "verify_clips", counted_verify_clips)
     overrides = ["view_azimuths_deg=[0, 90, 180, 270]", "min_onscreen_frames=10", "verify=true"]
     recipe = load_recipe(overrides=[*overrides, "min_visual_confirmation=0.5"])
 
     def curate(recipe):
         calls.clear()
+        verified_recordings.clear()
         with flows.pipeline.PlainTaskCaller(2) as caller:
             run = flows.pipeline.run_curation(str(source), str(tmp_path), recipe, caller)
         rejects = pq.read_table(tmp_path / "manifests" / "rejects.parquet").to_pandas()
@@ -274,10 +292,20 @@ def test_verify_rejects_are_not_rendered_again_under_the_same_settings(source, t
     assert not [p for p in tmp_path.glob("*_dev/*") if p.stem in set(verify_rejects["clip_id"])]
     rejects_bytes = (tmp_path / "manifests" / "rejects.parquet").read_bytes()
 
+    assert len(verified_recordings) == 2
+    parts = {p: p.stat().st_mtime_ns for p in (tmp_path / PARTS_DIR).rglob("*")}
+
     again, again_rejects, n_verified = curate(recipe)
-    assert again.n_rendered_clips == 0 and n_verified == first.n_clips  # only the kept clips are verified
+    # The verified parts are kept: nothing is rendered or verified again.
+    assert again.n_rendered_clips == 0 and n_verified == 0 and verified_recordings == []
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / PARTS_DIR).rglob("*")} == parts
     assert (tmp_path / "manifests" / "rejects.parquet").read_bytes() == rejects_bytes
     assert not [p for p in tmp_path.glob("*_dev/*") if p.stem in set(verify_rejects["clip_id"])]
+    # Without the parts, only the kept clips are verified again: the rejects come from the ledger.
+    shutil.rmtree(tmp_path / PARTS_DIR)
+    again, again_rejects, n_verified = curate(recipe)
+    assert again.n_rendered_clips == 0 and n_verified == first.n_clips and len(verified_recordings) == 2
+    assert (tmp_path / "manifests" / "rejects.parquet").read_bytes() == rejects_bytes
 
     other, other_rejects, n_verified = curate(load_recipe(overrides=[*overrides, "min_visual_confirmation=0.4"]))
     # Other settings: the remembered rejects are rendered and verified again (and rejected again, nobody being found).
