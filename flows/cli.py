@@ -48,16 +48,28 @@ def _run_synth(args) -> int:
     return 0
 
 
+def _add_overrides(p, *, example: str) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override one recipe key; the value is parsed as YAML, e.g. {example}")
+
+
 def _add_curate(sub) -> None:
     p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT",
                        epilog=CURATE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="source root holding foa_dev/, video_dev/, metadata_dev/ (and *_eval/)")
     p.add_argument("out", type=Path, help="output root for clips, manifests/, splits/ and report/")
-    p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the SAVGBench recipe)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one recipe key; the value is parsed as YAML, e.g. --set view_azimuths_deg=[-90,0,90]",
-    )
+    _add_recipe_choice(p)
+    _add_overrides(p, example="--set view_azimuths_deg=[-90,0,90]")
+    _add_runner_options(p)
+
+
+def _add_recipe_choice(p) -> None:
+    p.add_argument("--recipe", default=None, metavar="NAME|PATH",
+                   help="a recipe shipped with the package, by name (exhaustive: the SAVGBench defaults, every "
+                        "qualifying window and view), or a recipe YAML file (default: the SAVGBench recipe)")
+
+
+def _add_runner_options(p) -> None:
     p.add_argument("--task-runner", choices=("threads", "processes", "dask"), default=None,
                    help="engine for the tasks (default: $SAVGBENCH_TASK_RUNNER or threads)")
     p.add_argument("--workers", type=int, default=None, help="pool size / local Dask workers (default 2)")
@@ -73,56 +85,141 @@ CURATE_EXIT_CODES = """exit codes:
   3  refused: another run holds the output folder (one line names it); nothing was written"""
 
 
-def _run_curate(args) -> int:
+def _refusal(command: str, args, *, annotations_only: bool = False, render: bool = True) -> int | None:
+    """The exit code and one line on stderr when a run cannot start (see CURATE_EXIT_CODES); None when it can.
+    Checked before Prefect starts, so a refusal leaves nothing to clean up."""
     from curation.discover import folder_problem
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
-    from tasks.run_lock import OutputBusy, OutputLock
+    from tasks.run_lock import OutputLock
 
     try:
-        recipe = load_recipe(args.recipe, args.overrides)  # refuse a bad recipe before Prefect starts
+        recipe = load_recipe(args.recipe, args.overrides)
     except ContractError as exc:
-        print(f"savgbench curate: {exc}", file=sys.stderr)
+        print(f"savgbench {command}: {exc}", file=sys.stderr)
         return 2
-    problem = folder_problem(args.source, args.out)  # before Prefect starts: nothing to clean up
+    problem = folder_problem(args.source, args.out, annotations_only=annotations_only)
     if problem is not None:
-        print(f"savgbench curate: {problem}", file=sys.stderr)
+        print(f"savgbench {command}: {problem}", file=sys.stderr)
         return 2
     holder = OutputLock.holder(args.out)
     if holder is not None:
-        print(f"savgbench curate: {args.out}: another run is writing this output folder: {holder}; wait for it to "
-              "finish, or give another output folder", file=sys.stderr)
+        print(f"savgbench {command}: {args.out}: another run is writing this output folder: {holder}; wait for it "
+              "to finish, or give another output folder", file=sys.stderr)
         return 3
-    if recipe.verify:
+    if render and recipe.verify:
         from curation.metric.detect import DetectorError
         from tasks.verify import recipe_detect
 
         try:
             recipe_detect(recipe)  # weights that cannot be had are refused before any rendering, not after it
         except DetectorError as exc:
-            print(f"savgbench curate: {exc}", file=sys.stderr)
+            print(f"savgbench {command}: {exc}", file=sys.stderr)
             return 2
+    return None
+
+
+def _run_flow(command: str, flow, args, **parameters):
+    """Run a flow (curate or plan) in-process with the runner the options choose; (exit code, state)."""
+    from flows.runners import make_task_runner
+    from tasks.run_lock import OutputBusy
+
     # Prefect's in-process API server can take longer than its default 20 s to start on a busy 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.curate import curate
-    from flows.runners import make_task_runner
-
     if args.task_runner or args.workers or args.dask_address:
-        curate = curate.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
-    state = curate(
-        str(args.source), str(args.out),
-        recipe=str(args.recipe) if args.recipe else None, overrides=list(args.overrides), return_state=True,
-    )
+        flow = flow.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
+    state = flow(str(args.source), str(args.out), recipe=args.recipe, overrides=list(args.overrides),
+                 return_state=True, **parameters)
     try:
-        paths = state.result()  # a failed run raises its exception here
-    except OutputBusy as exc:  # another run took the folder after the check above
-        print(f"savgbench curate: {exc}", file=sys.stderr)
-        return 3
-    for name, path in paths.items():
+        state.result()  # a failed run raises its exception here
+    except OutputBusy as exc:  # another run took the folder after the check before it
+        print(f"savgbench {command}: {exc}", file=sys.stderr)
+        return 3, state
+    return 0, state
+
+
+def _run_curate(args) -> int:
+    refused = _refusal("curate", args)
+    if refused is not None:
+        return refused
+    from flows.curate import curate
+
+    code, state = _run_flow("curate", curate, args)
+    if code:
+        return code
+    for name, path in state.result().items():
         print(f"{name}: {path}")
     print(state.message)
     return 0
+
+
+PLAN_EXIT_CODES = """exit codes:
+  0  the plan finished, also when it rejected recordings: they are rows of manifests/rejects.parquet; the lines
+     printed give the funnel (recordings found, accepted, rejected; candidate and qualifying pairs; clips per split)
+  1  the run failed (a traceback says where)
+  2  refused before any work, with one line naming the cause: a missing source folder or one without annotation
+     files (without --annotations-only: without STARSS-style files), an output folder inside the source folder or
+     not writable, a bad recipe or an unknown recipe name
+  3  refused: another run holds the output folder (one line names it); nothing was written"""
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser(
+        "plan", help="plan the clips a curate run would write: SOURCE → OUT/manifests, no media read or written",
+        epilog=PLAN_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", type=Path, help="source root holding metadata_dev/ (and foa_dev/, video_dev/, *_eval/)")
+    p.add_argument("out", type=Path, help="output root for manifests/, splits/ and report/")
+    _add_recipe_choice(p)
+    _add_overrides(p, example="--set min_onscreen_frames=30")
+    p.add_argument("--annotations-only", action="store_true",
+                   help="a recording needs only its annotation csv; its duration comes from the wav or mp4 header "
+                        "when present, else from its last annotated frame")
+    _add_runner_options(p)
+
+
+def _run_plan(args) -> int:
+    refused = _refusal("plan", args, annotations_only=args.annotations_only, render=False)
+    if refused is not None:
+        return refused
+    from flows.plan import plan
+
+    code, state = _run_flow("plan", plan, args, annotations_only=args.annotations_only)
+    if code:
+        return code
+    for line in plan_funnel_lines(state.result()):
+        print(line)
+    return 0
+
+
+def plan_funnel_lines(paths: dict[str, str]) -> list[str]:
+    """What `savgbench plan` prints: the funnel (recordings found, accepted, rejected; candidate and qualifying
+    (window, view) pairs; clips kept per split) read from the manifests and the report a plan run wrote, then where
+    they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from data_contracts.classes import SPLITS
+    from tasks.report import read_summary_rows
+
+    status = pc.cast(pq.read_table(paths["recordings"], columns=["status"]).column("status"), pa.string())
+    n_ok = pc.sum(pc.cast(pc.equal(status, "ok"), pa.int64())).as_py() or 0
+    splits = pc.cast(pq.read_table(paths["clips"], columns=["split"]).column("split"), pa.string())
+    per_split = {item["values"]: item["counts"] for item in pc.value_counts(splits).to_pylist()}
+    summary = {row["stage"]: row["count"] for row in read_summary_rows(Path(paths["report"]))}
+    manifests = Path(paths["clips"]).parent
+    return [
+        f"recordings: {len(status)} found, {n_ok} accepted, {len(status) - n_ok} rejected",
+        f"candidate (window, view) pairs: {summary.get('candidate (window, view) pairs', 'unknown')}",
+        f"qualifying pairs: {summary.get('qualifying pairs', 'unknown')}",
+        f"clips kept: {len(splits)} ({', '.join(f'{split} {per_split.get(split, 0)}' for split in SPLITS)})",
+        f"manifests: {manifests} (recordings, clips, events, rejects .parquet)",
+        f"report: {paths['report']}",
+    ]
+
 
 
 def _add_audit(sub) -> None:
@@ -142,11 +239,8 @@ def _run_audit(args) -> int:
 
 
 def _add_recipe_options(p) -> None:
-    p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the SAVGBench recipe)")
-    p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one recipe key (value parsed as YAML), e.g. --set detector_person_classes=null",
-    )
+    _add_recipe_choice(p)
+    _add_overrides(p, example="--set detector_person_classes=null")
 
 
 def _add_verify(sub) -> None:
@@ -246,12 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_synth(sub)
     _add_curate(sub)
+    _add_plan(sub)
     _add_audit(sub)
     _add_verify(sub)
     _add_evaluate(sub)
     args = parser.parse_args(argv)
-    handlers = {"synth": _run_synth, "curate": _run_curate, "audit": _run_audit, "verify": _run_verify,
-                "evaluate": _run_evaluate}
+    handlers = {"synth": _run_synth, "curate": _run_curate, "plan": _run_plan, "audit": _run_audit,
+                "verify": _run_verify, "evaluate": _run_evaluate}
     return handlers[args.command](args)
 
 

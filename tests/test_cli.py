@@ -59,3 +59,52 @@ def test_curate_help_documents_the_exit_codes(capsys):
     out = capsys.readouterr().out
     assert "exit codes:" in out and "  2  refused before any work" in out
     assert "  3  refused: another run holds the output folder" in out
+
+
+def test_plan_and_curate_refuse_an_unknown_recipe_name_listing_the_known_ones(tmp_path, capsys):
+    source, out = tmp_path / "source", tmp_path / "out"
+    (source / "metadata_dev" / "dev-x").mkdir(parents=True)
+    (source / "metadata_dev" / "dev-x" / "mix001.csv").write_text("0,1,0,10,0\n")
+    for command in ("plan", "curate"):
+        assert main([command, str(source), str(out), "--recipe", "exhaustiv"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"savgbench {command}: recipe 'exhaustiv': no such file, and no recipe of that name; "
+                              "known names: exhaustive"), err
+        assert err.count("\n") == 1
+    assert main(["verify", str(out), "--recipe", "exhaustiv"]) == 2
+    assert capsys.readouterr().err.startswith("savgbench verify: recipe 'exhaustiv': no such file")
+    assert main(["plan", str(source), str(out), "--recipe", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml: cannot read recipe" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_plan_annotations_only_refuses_a_source_without_annotations_and_a_held_output_folder(tmp_path, capsys):
+    from tasks.run_lock import OutputLock
+
+    media_only, out = tmp_path / "media", tmp_path / "out"
+    (media_only / "foa_dev" / "dev-x").mkdir(parents=True)
+    (media_only / "foa_dev" / "dev-x" / "mix001.wav").write_bytes(b"")
+    assert main(["plan", str(media_only), str(out), "--annotations-only"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"savgbench plan: {media_only}: no annotation files under it (expected metadata_dev/…/*.csv)\n"
+    source = tmp_path / "source"
+    (source / "metadata_dev" / "dev-x").mkdir(parents=True)
+    (source / "metadata_dev" / "dev-x" / "mix001.csv").write_text("0,1,0,10,0\n")
+    assert main(["plan", str(source), str(source / "out"), "--annotations-only"]) == 2
+    assert "output folder is inside the source folder" in capsys.readouterr().err
+    with OutputLock(out, "curate"):
+        assert main(["plan", str(source), str(out), "--annotations-only", "--recipe", "exhaustive"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"savgbench plan: {out}: another run is writing this output folder: ")
+    assert err.count("\n") == 1
+    assert not (out / "manifests").exists()
+
+
+def test_plan_help_documents_its_options_and_exit_codes(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    out = capsys.readouterr().out
+    assert "--annotations-only" in out and "--recipe NAME|PATH" in out and "exit codes:" in out
+    assert "  3  refused: another run holds the output folder" in out
