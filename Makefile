@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench bench-av-align clean
+.PHONY: install test test-fast demo bench bench-av-align bench-scale bench-validation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ bench: $(STAMP)
 ## make bench-av-align: the figures of issue #6 (verification rate, Spatial AV-Align of ground truth / swapped / mirrored)
 bench-av-align: $(STAMP)
 	$(PY) -m benchmarks.bench_av_align
+
+## make bench-scale: the figures of issue #13 (`savgbench plan` on the real STARSS22 annotations tiled 1x, 4x, 16x)
+bench-scale: $(STAMP)
+	$(PY) -m benchmarks.bench_scale
+
+## make bench-validation: manifest validation per row (issue #13), against the row-by-row code it replaced
+bench-validation: $(STAMP)
+	$(PY) -m benchmarks.bench_validation
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts
