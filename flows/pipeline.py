@@ -172,10 +172,12 @@ def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskC
     `render=False` plans only (`savgbench plan`): each recording's plan becomes its part (`plan_part_task`: the
     clips it would render, media paths included), no media is written, verified, pruned or audited; the manifests,
     split lists and report describe the plan. Meant for a fresh output folder: clip files of an earlier curate run
-    in it are left alone, and not listed. `annotations_only` is passed on to discovery and inspection (the video is
-    not looked at).
+    in it are left alone, and not listed. `annotations_only` (planning only; raises ValueError with `render`) is
+    passed on to discovery and inspection: a recording needs only its annotation CSV.
     """
-    problem = folder_problem(Path(source_dir), Path(output_dir))
+    if render and annotations_only:
+        raise ValueError("annotations_only is for planning (render=False): rendering needs the audio and video")
+    problem = folder_problem(Path(source_dir), Path(output_dir), annotations_only=annotations_only)
     if problem is not None:  # `savgbench curate` refuses this before Prefect starts; a deployment run gets it here
         raise ValueError(problem)
     roots = (source_dir, output_dir)  # as given: reject details leave out every spelling of them

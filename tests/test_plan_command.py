@@ -99,3 +99,21 @@ def test_plan_prints_the_funnel_and_where_the_manifests_are(planned):
         f"manifests: {out / 'manifests'} (recordings, clips, events, rejects .parquet)",
         f"report: {out / 'report' / 'summary.md'}",
     ]
+
+
+def test_run_curation_refuses_rendering_from_annotations_alone(tmp_path):
+    from flows.pipeline import PlainTaskCaller, run_curation
+
+    with PlainTaskCaller(1) as caller, pytest.raises(ValueError, match="annotations_only is for planning"):
+        run_curation(str(tmp_path / "source"), str(tmp_path / "out"), Recipe(), caller, annotations_only=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_curation_applies_the_annotations_only_folder_check(tmp_path):
+    from flows.pipeline import PlainTaskCaller, run_curation
+
+    (tmp_path / "source" / "foa_dev" / "dev-train-x").mkdir(parents=True)
+    (tmp_path / "source" / "foa_dev" / "dev-train-x" / "a.wav").write_bytes(b"")
+    with PlainTaskCaller(1) as caller, pytest.raises(ValueError, match="no annotation files under it"):
+        run_curation(str(tmp_path / "source"), str(tmp_path / "out"), Recipe(), caller, render=False,
+                     annotations_only=True)
