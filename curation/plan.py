@@ -1,4 +1,5 @@
-"""Plan a recording's clips: candidate (window, view) pairs, the selection rule, and each kept clip's events.
+"""Plan a recording's clips: candidate (window, view) pairs, the selection rule, the de-duplication policies, and
+each kept clip's events.
 
 Pure: annotations and recipe values in, clip and event rows out. Which frames to decode and which audio to cut
 follow from the plan (`curation.render`). A recording's kept clips are held as columns (`PlannedClips`), so that the
@@ -10,7 +11,7 @@ rendering does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -20,18 +21,23 @@ import pyarrow.compute as pc
 from curation.selection import (
     EventTrack,
     View,
+    clip_target_class,
     onscreen_frame_flags,
     project_events,
     select_windows,
+    separate_views,
+    space_clips_in_time,
+    view_separation_deg,
     window_counts,
     window_starts,
 )
-from data_contracts.classes import CLASS_NAMES
+from data_contracts.classes import CLASS_NAMES, TARGET_CLASSES
 from data_contracts.manifests import ClipRow, EventRow, make_clip_id
 from data_contracts.recipe import Recipe
 from data_contracts.timebase import label_frames_to_manifest_s, whole_label_frames
 
 __all__ = [
+    "FUNNEL_STAGES",
     "ClipEvents",
     "ClipPlan",
     "PlannedClips",
@@ -140,7 +146,7 @@ class ClipPlan:
 
 # PlannedClips' per-clip arrays; those that are clips manifest columns too.
 _CLIP_ARRAYS = ("start_frame", "start_s", "view_index", "view_azimuth_deg", "view_elevation_deg", "onscreen_frames",
-                "n_speech_frames", "n_instrument_frames", "first", "stop")
+                "n_speech_frames", "n_instrument_frames", "target_class", "first", "stop")
 _CLIP_ROW_ARRAYS = tuple(name for name in _CLIP_ARRAYS if name in _CLIP_NAMES)
 
 
@@ -148,10 +154,10 @@ class PlannedClips(Sequence):
     """A recording's kept clips as columns, in plan order (window, then view); reading a clip gives a ClipPlan.
 
     `arrays` holds one numpy array per clip value (`_CLIP_ARRAYS`; `first`/`stop` bound each clip's slice of the
-    recording's events), `clip_id` the clip ids (pyarrow strings). Not a tuple, on purpose (see ClipEvents); the
-    manifests' columns come from the arrays (`clips_columns`, `events_columns`). The ClipPlan objects are made all at
-    once on the first read of one (rendering reads them all) and kept; they are not pickled. Equal to another
-    PlannedClips of equal clips; compare with a tuple through `tuple(clips)`.
+    recording's events; `target_class` is str), `clip_id` the clip ids (pyarrow strings). Not a tuple, on purpose
+    (see ClipEvents); the manifests' columns come from the arrays (`clips_columns`, `events_columns`). The ClipPlan
+    objects are made all at once on the first read of one (rendering reads them all) and kept; they are not
+    pickled. Equal to another PlannedClips of equal clips; compare with a tuple through `tuple(clips)`.
     """
 
     __slots__ = ("shared", "split", "source_folder", "duration_s", "h_fov_deg", "v_fov_deg", "arrays", "clip_id",
@@ -218,6 +224,8 @@ class PlannedClips(Sequence):
             "visual_confirmation_rate": pa.nulls(n, pa.float64()),
             **paths,
             **{name: arrays[name] for name in _CLIP_ROW_ARRAYS},
+            # Two values: Arrow encodes the str array as strings, which the table casts to its dictionary column.
+            "target_class": pa.array(arrays["target_class"], pa.string()),
         }
         return {name: columns[name] for name in _CLIP_NAMES}
 
@@ -342,12 +350,21 @@ def _python_values(values: Any) -> list:
     return values.to_pylist() if isinstance(values, pa.Array) else values.tolist()
 
 
+# The selection's stages, in order, as RecordingPlan.class_counts names them: every (window, view) pair, those the
+# selection rule keeps as qualifying, and those left after each de-duplication policy (a policy that is off keeps all).
+FUNNEL_STAGES = ("candidates", "qualifying", "after_view_separation", "after_clip_gap")
+
+
 @dataclass(frozen=True)
 class RecordingPlan:
     """Everything decided about one recording before any media is touched.
 
     `clips` is a PlannedClips as `plan_recording` returns it (a subset given with `dataclasses.replace` may be any
-    sequence of ClipPlan, e.g. a tuple).
+    sequence of ClipPlan, e.g. a tuple): the clips left after the clip gap. The counts are (window, view) pairs at
+    each stage of `FUNNEL_STAGES`; `n_qualifying` counts every qualifying pair, and `n_after_view_separation` those
+    within `max_views_per_window` too, once views are separated. `class_counts` gives each stage's count per target
+    class (stage -> {target class -> count}, every class of `TARGET_CLASSES`), a pair's target class being
+    `clip_target_class` of its counts.
     """
 
     recording_id: str
@@ -356,6 +373,10 @@ class RecordingPlan:
     n_candidates: int  # windows × views
     n_qualifying: int
     clips: Sequence[ClipPlan]
+    n_after_view_separation: int
+    n_after_clip_gap: int
+    # Left out of hash(): a dict has none (equality still compares it).
+    class_counts: dict[str, dict[str, int]] = field(hash=False)
 
 
 def _clip_ids(recording_id: str, starts: np.ndarray, views: Sequence[View], window_index: np.ndarray,
@@ -383,7 +404,9 @@ def plan_recording(
     annotation_rows: Sequence,
     recipe: Recipe,
 ) -> RecordingPlan:
-    """Apply the recipe's windows, views and selection rule to one recording's annotations."""
+    """Apply the recipe's windows, views, selection rule and de-duplication policies to one recording's annotations:
+    qualifying (window, view) pairs (within `max_views_per_window`), then `min_view_separation_deg`
+    (`separate_views`), then `min_clip_gap_frames` (`space_clips_in_time`), each only when set."""
     views = tuple(View(float(a), float(e)) for e in recipe.view_elevations_deg for a in recipe.view_azimuths_deg)
     n_label_frames = whole_label_frames(duration_s)
     class_map = recipe.class_map_dict()
@@ -395,17 +418,29 @@ def plan_recording(
     counts = window_counts(flags["any"], starts, recipe.window_frames)
     per_target = {t: window_counts(f, starts, recipe.window_frames) for t, f in flags.items() if t != "any"}
     selection = select_windows(counts, starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
+    no_frames = np.zeros_like(counts)
+    speech_frames, instrument_frames = per_target.get("speech", no_frames), per_target.get("instrument", no_frames)
+    separated = selection.kept
+    if recipe.min_view_separation_deg is not None:
+        separated = separate_views(counts, separated, view_separation_deg(views), recipe.min_view_separation_deg)
+    kept = separated
+    if recipe.min_clip_gap_frames is not None:
+        kept = space_clips_in_time(separated, starts, recipe.min_clip_gap_frames)
+    is_instrument = instrument_frames > speech_frames  # clip_target_class, as a mask
+    stages = dict(zip(FUNNEL_STAGES, (None, selection.qualifying, separated, kept)))
+    class_counts = {stage: _count_by_class(mask, is_instrument) for stage, mask in stages.items()}
 
     # Kept (window, view) pairs ordered by window then view, as `Selection.kept_pairs`.
-    window_index, view_index = np.nonzero(selection.kept.T)
+    window_index, view_index = np.nonzero(kept.T)
     # Events sorted by frame, so each window's events are one contiguous slice.
     first = np.searchsorted(track.frame, starts)
     stop = np.searchsorted(track.frame, starts + recipe.window_frames)
-    no_frames = np.zeros_like(counts)
     # Seconds as the manifests store them, computed once per window that keeps a clip.
     window_start_s = np.zeros(len(starts))
     used = np.unique(window_index)
     window_start_s[used] = [label_frames_to_manifest_s(start) for start in starts[used].tolist()]
+    n_speech_frames = speech_frames[view_index, window_index]
+    n_instrument_frames = instrument_frames[view_index, window_index]
     arrays = {
         "start_frame": starts[window_index],
         "start_s": window_start_s[window_index],
@@ -413,8 +448,9 @@ def plan_recording(
         "view_azimuth_deg": np.array([v.view_azimuth_deg for v in views], dtype=np.float64)[view_index],
         "view_elevation_deg": np.array([v.view_elevation_deg for v in views], dtype=np.float64)[view_index],
         "onscreen_frames": counts[view_index, window_index],
-        "n_speech_frames": per_target.get("speech", no_frames)[view_index, window_index],
-        "n_instrument_frames": per_target.get("instrument", no_frames)[view_index, window_index],
+        "n_speech_frames": n_speech_frames,
+        "n_instrument_frames": n_instrument_frames,
+        "target_class": np.asarray(clip_target_class(n_speech_frames, n_instrument_frames), dtype=str),
         "first": first[window_index],
         "stop": stop[window_index],
     }
@@ -429,4 +465,15 @@ def plan_recording(
         n_candidates=int(counts.size),
         n_qualifying=int(selection.qualifying.sum()),
         clips=clips,
+        n_after_view_separation=int(separated.sum()),
+        n_after_clip_gap=int(kept.sum()),
+        class_counts=class_counts,
     )
+
+
+def _count_by_class(mask: np.ndarray | None, is_instrument: np.ndarray) -> dict[str, int]:
+    """Pairs in `mask` (None: all pairs) per target class, by `clip_target_class` (`is_instrument` per pair)."""
+    n_instrument = int(is_instrument.sum() if mask is None else (mask & is_instrument).sum())
+    n_total = int(is_instrument.size if mask is None else mask.sum())
+    by_class = {"speech": n_total - n_instrument, "instrument": n_instrument}
+    return {target: by_class[target] for target in TARGET_CLASSES}

@@ -1,4 +1,5 @@
-"""From a recording's annotations to candidate (window, view) pairs and the SAVGBench selection rule.
+"""From a recording's annotations to candidate (window, view) pairs, the SAVGBench selection rule, and the
+de-duplication policies applied after it (view separation, then clip gap).
 
 Everything is vectorised over events × views, then reduced to per-frame flags and per-window counts, so a
 9-minute recording with 36 views costs a few array operations, not a loop over clips.
@@ -23,7 +24,16 @@ __all__ = [
     "window_counts",
     "select_windows",
     "Selection",
+    "view_separation_deg",
+    "separate_views",
+    "space_clips_in_time",
+    "clip_target_class",
+    "near_duplicate_counts",
 ]
+
+# Angles within this many degrees of a policy's limit count as at the limit: view centres computed 50° apart come
+# out a rounding error either side of 50.
+ANGLE_TOLERANCE_DEG = 1e-9
 
 
 @dataclass(frozen=True)
@@ -159,3 +169,122 @@ def select_windows(counts: np.ndarray, starts: np.ndarray, min_onscreen_frames: 
         np.put_along_axis(rank, order, np.arange(counts.shape[0])[:, None].repeat(counts.shape[1], axis=1), axis=0)
         kept &= rank < max_views_per_window
     return Selection(starts=starts, counts=counts, qualifying=qualifying, kept=kept)
+
+
+def _angle_between_deg(unit_a: np.ndarray, unit_b: np.ndarray) -> np.ndarray:
+    """Great-circle angle in degrees between unit vectors (..., 3), accurate for small and large angles alike."""
+    cross = np.linalg.norm(np.cross(unit_a, unit_b), axis=-1)
+    return np.rad2deg(np.arctan2(cross, np.sum(unit_a * unit_b, axis=-1)))
+
+
+def view_separation_deg(views: Sequence[View]) -> np.ndarray:
+    """(V, V) great-circle angles in degrees between the views' centres."""
+    units = angles_to_unit([v.view_azimuth_deg for v in views], [v.view_elevation_deg for v in views])
+    return _angle_between_deg(units[:, None, :], units[None, :, :])
+
+
+def separate_views(counts: np.ndarray, kept: np.ndarray, separation_deg: np.ndarray,
+                   min_view_separation_deg: float) -> np.ndarray:
+    """Per window, the kept views whose centres are at least min_view_separation_deg apart, chosen greedily.
+
+    counts and kept are (V, n_windows) (onscreen-of-interest frames, and the selection rule's choice); separation_deg
+    is `view_separation_deg(views)`. In each window, views are taken by decreasing count (ties: recipe view order),
+    and a view is kept unless it is closer than the separation to a view kept before it. Vectorised over windows: one
+    step per rank, at most V steps.
+    """
+    result = np.zeros_like(kept, dtype=bool)
+    windows = np.flatnonzero(kept.any(axis=0))
+    if windows.size == 0:
+        return result
+    counts, kept = counts[:, windows], kept[:, windows]
+    # Stable sort on −count keeps the recipe's view order among ties; views not kept sort last.
+    order = np.argsort(-np.where(kept, counts, -1), axis=0, kind="stable")
+    too_close = separation_deg < min_view_separation_deg - ANGLE_TOLERANCE_DEG  # (V, V)
+    chosen = np.zeros_like(kept)
+    columns = np.arange(windows.size)
+    for view in order:  # the views of rank 0, 1, … of every window
+        candidate = kept[view, columns]
+        if not candidate.any():
+            break
+        blocked = (too_close[view] & chosen.T).any(axis=1)
+        chosen[view, columns] = candidate & ~blocked
+    result[:, windows] = chosen
+    return result
+
+
+def space_clips_in_time(kept: np.ndarray, starts: np.ndarray, min_clip_gap_frames: int) -> np.ndarray:
+    """Per view, the kept windows whose starts are at least min_clip_gap_frames apart, chosen greedily.
+
+    kept is (V, n_windows) and starts the windows' start frames, increasing. Each view keeps its earliest window,
+    then the next one starting at least the gap after the last one kept, and so on; a gap up to the hop keeps all.
+    One step per clip kept.
+    """
+    not_increasing = np.flatnonzero(np.diff(starts) <= 0)
+    if not_increasing.size:
+        at = int(not_increasing[0])
+        raise ValueError(f"window starts must increase, got {starts[at]} then {starts[at + 1]} (windows {at}, "
+                         f"{at + 1})")
+    result = np.zeros_like(kept, dtype=bool)
+    for view in np.flatnonzero(kept.any(axis=1)).tolist():
+        windows = np.flatnonzero(kept[view])
+        view_starts = starts[windows]
+        position = 0
+        while position < windows.size:
+            result[view, windows[position]] = True
+            position = int(np.searchsorted(view_starts, view_starts[position] + min_clip_gap_frames, side="left"))
+    return result
+
+
+def clip_target_class(n_speech_frames, n_instrument_frames):
+    """The target class with the most onscreen label frames in a clip, "speech" or "instrument" (ties: "speech").
+
+    Vectorised: arrays in, an array of str out; scalars in, a str out.
+    """
+    target = np.where(np.asarray(n_instrument_frames) > np.asarray(n_speech_frames), "instrument", "speech")
+    return str(target) if target.ndim == 0 else target
+
+
+def near_duplicate_counts(recording_id, start_frame, view_azimuth_deg, view_elevation_deg, window_frames: int,
+                          h_fov_deg: float) -> np.ndarray:
+    """Per clip, the number of other clips of its recording that nearly repeat it: their windows overlap by more
+    than half (starts less than window_frames / 2 apart) and their view centres are closer than h_fov_deg / 2.
+
+    The arguments are a clips table's columns (any sequences of equal length). The mean of the result is the
+    near-duplicate figure of a selection. Sorted by recording and start, each clip is compared only with the clips
+    starting within half a window of it, in blocks of bounded memory.
+    """
+    _, codes = np.unique(np.asarray(recording_id, dtype=object).astype(str), return_inverse=True)
+    start = np.asarray(start_frame, dtype=np.float64)
+    n = start.size
+    counts = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return counts
+    # One sortable key per clip: recordings far apart on the line, starts inside them (exact in float64).
+    span = float(start.max()) + window_frames + 1.0
+    key = codes.astype(np.float64) * span + start
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    units = angles_to_unit(np.asarray(view_azimuth_deg, dtype=np.float64),
+                           np.asarray(view_elevation_deg, dtype=np.float64))[order]
+    half_window = window_frames / 2.0
+    first = np.searchsorted(key, key - half_window, side="right")
+    stop = np.searchsorted(key, key + half_window, side="left")
+    limit_deg = h_fov_deg / 2.0 - ANGLE_TOLERANCE_DEG
+    sorted_counts = np.zeros(n, dtype=np.int64)
+    block_pairs = 2_000_000
+    cumulative = np.cumsum(stop - first)
+    block_start = 0
+    while block_start < n:
+        # Clips [block_start, block_stop) compare with at most block_pairs others (one clip at least).
+        done = cumulative[block_start - 1] if block_start else 0
+        block_stop = max(block_start + 1, int(np.searchsorted(cumulative, done + block_pairs, side="right")))
+        block = np.arange(block_start, min(block_stop, n))
+        lengths = stop[block] - first[block]
+        clip = np.repeat(block, lengths)
+        other = np.arange(lengths.sum()) + np.repeat(first[block] - (np.cumsum(lengths) - lengths), lengths)
+        close = _angle_between_deg(units[clip], units[other]) < limit_deg
+        # Every clip is close to itself: one pair too many each.
+        sorted_counts[block] = np.bincount(clip[close] - block_start, minlength=block.size) - 1
+        block_start = block[-1] + 1
+    counts[order] = sorted_counts
+    return counts

@@ -98,8 +98,10 @@ class ClipRow:
     ``view_elevation_deg`` (+ = up) with fields of view ``h_fov_deg`` x ``v_fov_deg``. The ``*_frames`` counts are
     label frames (100 ms) of the window with at least one onscreen event of interest: of either target class
     (``onscreen_frames``, the count the recipe's ``min_onscreen_frames`` thresholds), of speech, of instrument.
-    Paths are relative to the output root. ``visual_confirmation_rate`` is the fraction of the clip's onscreen speech
-    events that the verification stage confirmed with a person box (None: not verified, or no such event).
+    ``target_class`` is the clip's target class, the one with more of these frames: "instrument" when
+    ``n_instrument_frames`` > ``n_speech_frames``, else "speech" (the class balance counts clips by it). Paths are
+    relative to the output root. ``visual_confirmation_rate`` is the fraction of the clip's onscreen speech events
+    that the verification stage confirmed with a person box (None: not verified, or no such event).
     """
 
     clip_id: str
@@ -116,6 +118,7 @@ class ClipRow:
     onscreen_frames: int
     n_speech_frames: int
     n_instrument_frames: int
+    target_class: str
     video_path: str
     audio_path: str
     metadata_path: str
@@ -245,6 +248,7 @@ CLIPS_SCHEMA = named_schema(
         pa.field("onscreen_frames", pa.int32(), nullable=False),
         pa.field("n_speech_frames", pa.int32(), nullable=False),
         pa.field("n_instrument_frames", pa.int32(), nullable=False),
+        pa.field("target_class", _category(), nullable=False),
         pa.field("video_path", pa.string(), nullable=False),
         pa.field("audio_path", pa.string(), nullable=False),
         pa.field("metadata_path", pa.string(), nullable=False),
@@ -394,7 +398,8 @@ def validate_recordings(table: pa.Table) -> None:
 
 
 def validate_clips(table: pa.Table) -> None:
-    """Check a clips table: schema, non-null columns, unique clip ids, split, times, view angles and counts."""
+    """Check a clips table: schema, non-null columns, unique clip ids, split, times, view angles, counts, and each
+    target_class against its counts."""
     name = _check_schema(table, CLIPS_SCHEMA)
     _check_unique(name, table, ["clip_id"])
     _check_non_empty(name, table, "clip_id")
@@ -419,6 +424,17 @@ def validate_clips(table: pa.Table) -> None:
     for column in ("video_path", "audio_path", "metadata_path"):
         _check_non_empty(name, table, column)
     _check_range(name, table, "visual_confirmation_rate", 0, 1)
+    _check_in(name, table, "target_class", TARGET_CLASSES)
+    # The rule of curation.selection.clip_target_class: the class with more onscreen frames, ties to speech.
+    speech, instrument = (table.column(column) for column in ("n_speech_frames", "n_instrument_frames"))
+    instrument_wins = pc.greater(instrument, speech)
+    index = _first_true(pc.not_equal(_is_value(table.column("target_class"), "instrument"), instrument_wins))
+    if index is not None:
+        expected = "instrument" if instrument_wins[index].as_py() else "speech"
+        raise ContractError(f"{name}: row {index}: target_class={table.column('target_class')[index].as_py()!r} but "
+                            f"n_speech_frames={speech[index].as_py()} and n_instrument_frames="
+                            f"{instrument[index].as_py()} make it {expected!r} (the class with more onscreen frames; "
+                            "ties: 'speech')")
 
 
 def validate_events(table: pa.Table) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,20 @@ class Recipe:
             set; 320 missed some people.
         min_visual_confirmation: reject a clip whose visual confirmation rate is below this, in [0, 1] (None: no
             filter; needs verify). Clips without onscreen speech have no rate and are kept.
+
+    Selection policies, applied after the selection rule in this order; each is off when None (the default), and
+    a policy left off is left out of the hash, so recipes from before the policies keep theirs:
+        min_view_separation_deg: among one window's kept views, keep views greedily (most onscreen frames of
+            interest first, ties in view order) whose centres are at least this many degrees apart (great-circle
+            angle), in (0, 180].
+        min_clip_gap_frames: two kept clips of one recording and view start at least this many label frames apart
+            (greedy in time order, earliest first), >= 1.
+        max_clips_per_source_hour: per split, a budget of this many clips per hour of the split's accepted
+            recordings (> 0); clips beyond it are left out in the order of a hash of their clip ids.
+        class_balance: (target class, weight > 0) pairs, one per target class of class_map, e.g. speech 2,
+            instrument 1: the budget's share of each target class (a clip's target class is the one with the most
+            onscreen label frames in it, ties: speech). Without a budget, the classes with more candidates are cut
+            down to the ratio relative to the scarcest class.
     """
 
     window_frames: int = 50
@@ -90,6 +104,10 @@ class Recipe:
     detector_person_classes: tuple[str, ...] | None = ("person",)
     detector_image_size_px: int = 640
     min_visual_confirmation: float | None = None
+    min_view_separation_deg: float | None = None
+    min_clip_gap_frames: int | None = None
+    max_clips_per_source_hour: float | None = None
+    class_balance: tuple[tuple[str, float], ...] | None = None
 
     def __post_init__(self) -> None:
         # Coercing here (not only in load_recipe) means a Recipe built in code is checked and hashed the same way.
@@ -100,6 +118,10 @@ class Recipe:
     def class_map_dict(self) -> dict[int, str]:
         """``class_map`` as a dict: STARSS class id -> target class ("speech" or "instrument")."""
         return dict(self.class_map)
+
+    def class_balance_dict(self) -> dict[str, float] | None:
+        """``class_balance`` as a dict: target class -> weight (None when the policy is off)."""
+        return None if self.class_balance is None else dict(self.class_balance)
 
     def split_rules_dict(self) -> dict[str, tuple[str, ...]]:
         """``split_rules`` as a dict: split name -> glob patterns for source folders."""
@@ -133,8 +155,13 @@ class Recipe:
 
     @property
     def recipe_hash(self) -> str:
-        """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere."""
-        canonical = json.dumps(_canonical_numbers(self.to_dict()), sort_keys=True, separators=(",", ":"))
+        """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere.
+
+        A selection policy that is off (None) is left out of the JSON, so a recipe that sets none of them hashes as
+        it did before the policies existed.
+        """
+        values = {key: value for key, value in self.to_dict().items() if not (key in POLICY_KEYS and value is None)}
+        canonical = json.dumps(_canonical_numbers(values), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,7 +169,7 @@ class Recipe:
         result: dict[str, Any] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name == "class_map":
+            if field.name == "class_map" or (field.name == "class_balance" and value is not None):
                 value = dict(value)
             elif field.name == "split_rules":
                 value = {split: list(patterns) for split, patterns in value}
@@ -220,6 +247,8 @@ def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
 
 
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
+# The selection policies: each off when None, and then left out of the recipe hash.
+POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance")
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -293,6 +322,11 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
     coerced["detector_person_classes"] = _coerce_person_classes(recipe.detector_person_classes)
     if recipe.min_visual_confirmation is not None:
         coerced["min_visual_confirmation"] = _as_float("min_visual_confirmation", recipe.min_visual_confirmation)
+    for key, as_number in (("min_view_separation_deg", _as_float), ("min_clip_gap_frames", _as_int),
+                           ("max_clips_per_source_hour", _as_float)):
+        value = getattr(recipe, key)
+        coerced[key] = None if value is None else as_number(key, value)
+    coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
     return coerced
 
 
@@ -337,6 +371,19 @@ def _coerce_class_map(value: Any) -> tuple[tuple[int, str], ...]:
         if target not in TARGET_CLASSES:
             raise ContractError(f"recipe: class_map: {class_id}={target!r}: target must be one of {TARGET_CLASSES}")
         coerced[class_id] = target
+    return tuple(sorted(coerced.items()))
+
+
+def _coerce_class_balance(value: Any) -> tuple[tuple[str, float], ...] | None:
+    if value is None:
+        return None
+    pairs = _pairs("class_balance", value, "a mapping of target class to weight, e.g. {speech: 2, instrument: 1}")
+    coerced: dict[str, float] = {}
+    for target, weight in pairs:
+        if not isinstance(target, str):
+            raise ContractError(f"recipe: class_balance: {target!r}: expected a target class name {TARGET_CLASSES}")
+        coerced[target] = _as_float(f"class_balance: {target}", weight)
+    # Sorted, so that equal mappings compare and hash equal whatever order they were written in.
     return tuple(sorted(coerced.items()))
 
 
@@ -426,10 +473,36 @@ def _validate(recipe: Recipe) -> None:
             fail("min_visual_confirmation", "must be in [0, 1] (or null for no filter)")
         if not recipe.verify:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
+    _validate_policies(recipe, fail)
     if recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
         fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
     if recipe.window_frames * recipe.audio_rate % LABEL_FRAMES_PER_S:
         fail("audio_rate", f"window_s * audio_rate = {recipe.window_s:g} s * {recipe.audio_rate} is not whole samples")
+
+
+def _validate_policies(recipe: Recipe, fail: Callable[[str, str], None]) -> None:
+    if recipe.min_view_separation_deg is not None and not 0 < recipe.min_view_separation_deg <= 180:
+        fail("min_view_separation_deg", "must be in (0, 180] degrees (or null for no separation)")
+    if recipe.min_clip_gap_frames is not None and recipe.min_clip_gap_frames < 1:
+        fail("min_clip_gap_frames", "must be >= 1 label frame (or null for no gap)")
+    if recipe.max_clips_per_source_hour is not None and recipe.max_clips_per_source_hour <= 0:
+        fail("max_clips_per_source_hour", "must be > 0 (or null for no budget)")
+    if recipe.class_balance is not None:
+        weights = recipe.class_balance_dict()
+        targets = sorted(set(recipe.class_map_dict().values()))
+
+        def refuse(problem: str) -> None:
+            raise ContractError(f"recipe: class_balance={weights!r}: {problem}")
+
+        for target, weight in weights.items():
+            if target not in targets:
+                refuse(f"{target!r} is not a target class of class_map ({', '.join(targets)})")
+            if weight <= 0:
+                refuse(f"the weight of {target!r} must be > 0")
+        missing = [target for target in targets if target not in weights]
+        if missing:
+            refuse(f"no weight for target class {missing[0]!r}: give every target class of class_map a weight (or "
+                   "null for no balance)")
 
 
 def _canonical_numbers(value: Any) -> Any:

@@ -26,9 +26,11 @@ from data_contracts._atomic import STATE_DIR, write_text_atomic
 from data_contracts.manifests import RecordingRow
 from data_contracts.recipe import Recipe
 
-# Recipe keys that only choose which clips exist, not what a clip contains.
+# Recipe keys that only choose which clips exist, not what a clip contains: changing a selection policy renders
+# only the clips it adds.
 SELECTION_ONLY_KEYS = ("view_azimuths_deg", "view_elevations_deg", "min_onscreen_frames", "max_views_per_window",
-                       "split_rules")
+                       "split_rules", "min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour",
+                       "class_balance")
 # Recipe keys (by prefix) of the verification stage: they decide which rendered clips verification rejects.
 VERIFY_KEY_PREFIXES = ("verify", "detector", "min_visual")
 LEDGER_DIR = STATE_DIR / "ledger"

@@ -31,6 +31,7 @@ from curation.metric.av_align import match_boxes
 from curation.metric.detect import DetectFn, cached_detector, people_detect_fn
 from curation.media import MediaError, iter_video_frames, probe_media
 from curation.perspective import letterbox_offset_px
+from curation.selection import clip_target_class
 from data_contracts._atomic import Release
 from data_contracts.errors import ContractError
 from data_contracts.manifests import (
@@ -262,12 +263,19 @@ def verify_part(summary: RecordingSummary, output_dir: str, recipe: Recipe) -> R
 
 
 def _with_schema(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
-    """`table` with the columns a later version of its schema added (nullable ones only) filled with nulls."""
+    """`table` with the columns a later version of its schema added: nullable ones filled with nulls, a clip's
+    `target_class` derived from its frame counts (`curation.selection.clip_target_class`)."""
     for field in schema:
         if field.name not in table.column_names:
-            if not field.nullable:
+            if field.name == "target_class" and {"n_speech_frames", "n_instrument_frames"} <= set(table.column_names):
+                classes = clip_target_class(table.column("n_speech_frames").to_numpy(),
+                                            table.column("n_instrument_frames").to_numpy())
+                values = pa.array(np.asarray(classes, dtype=object), pa.string()).cast(field.type)
+            elif field.nullable:
+                values = pa.nulls(table.num_rows, field.type)
+            else:
                 raise ContractError(f"{path}: column {field.name} is missing")
-            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+            table = table.append_column(field, values)
     return table.select(schema.names)
 
 

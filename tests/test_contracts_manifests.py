@@ -67,6 +67,7 @@ CLIP = ClipRow(
     onscreen_frames=45,
     n_speech_frames=45,
     n_instrument_frames=0,
+    target_class="speech",
     video_path="generation/video/fold3_room21_mix002_f00150_az+010_el+00.mp4",
     audio_path="generation/audio/fold3_room21_mix002_f00150_az+010_el+00.wav",
     metadata_path="generation/metadata/fold3_room21_mix002_f00150_az+010_el+00.csv",
@@ -131,7 +132,7 @@ TABLES = {
 }
 CATEGORICAL_COLUMNS = {
     "recordings": {"source_folder", "split", "status", "reason"},
-    "clips": {"split", "source_folder"},
+    "clips": {"split", "source_folder", "target_class"},
     "events": {"class_name", "target_class"},
     "rejects": {"stage", "reason"},
     "detections": {"class_name"},
@@ -346,6 +347,27 @@ BAD_TABLES = {
         "clips: row 0: onscreen_frames=51 exceeds the clip's label frames (duration_s / 0.1 s)",
     ),
     "clips: empty path": ("clips", [replace(CLIP, video_path="")], "clips: row 0: video_path='' is empty"),
+    "clips: unknown target class": (
+        "clips",
+        [CLIP, replace(CLIP_2, target_class="music")],
+        "clips: row 1: target_class='music' is not one of ['speech', 'instrument']",
+    ),
+    "clips: target class not the one with more frames": (
+        "clips",
+        [CLIP, replace(CLIP_2, n_speech_frames=10, n_instrument_frames=40)],
+        "clips: row 1: target_class='speech' but n_speech_frames=10 and n_instrument_frames=40 make it "
+        "'instrument' (the class with more onscreen frames; ties: 'speech')",
+    ),
+    "clips: a tie is speech": (
+        "clips",
+        [replace(CLIP, n_speech_frames=40, n_instrument_frames=40, target_class="instrument")],
+        "clips: row 0: target_class='instrument' but n_speech_frames=40 and n_instrument_frames=40 make it 'speech'",
+    ),
+    "clips: null target class": (
+        "clips",
+        [replace(CLIP, target_class=None)],
+        "clips: row 0: target_class=None is null (non-null column)",
+    ),
     "events: azimuth 181": (
         "events",
         [ONSCREEN_EVENT, replace(OFFSCREEN_EVENT, azimuth_deg=181.0)],
@@ -476,6 +498,18 @@ def test_validator_rejects_a_wrong_column_type():
         ContractError, match=re.escape("clips: column view_azimuth_deg has type float, expected double")
     ):
         validate_clips(table)
+
+
+def test_target_class_is_the_class_with_more_onscreen_frames_ties_speech():
+    instrument = replace(CLIP_2, n_speech_frames=5, n_instrument_frames=40, target_class="instrument")
+    tie = replace(CLIP, clip_id=CLIP.clip_id.replace("f00150", "f00160"), start_frame=160, start_s=16.0,
+                  n_speech_frames=30, n_instrument_frames=30)
+    rows = [CLIP, instrument, tie]
+    # In one chunk and in chunks of their own (each with its own dictionary).
+    for table in (rows_to_table(rows, CLIPS_SCHEMA),
+                  pa.concat_tables([rows_to_table([row], CLIPS_SCHEMA) for row in rows])):
+        validate_clips(table)
+        assert table.column("target_class").to_pylist() == ["speech", "instrument", "speech"]
 
 
 def test_validator_rejects_plain_strings_where_categoricals_are_expected():

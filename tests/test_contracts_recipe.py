@@ -41,6 +41,9 @@ def test_defaults_are_the_savgbench_recipe():
     assert recipe.clip_peak_limit == 0.9999
     assert recipe.max_av_mismatch_s == 1.0 and recipe.max_video_gap_s == 1.0
     assert recipe.split_rules_dict() == {"generation": ("dev-*",), "evaluation": ("eval*",)}
+    # The selection policies are all off.
+    assert (recipe.min_view_separation_deg, recipe.min_clip_gap_frames, recipe.max_clips_per_source_hour,
+            recipe.class_balance, recipe.class_balance_dict()) == (None, None, None, None, None)
 
 
 def test_recipe_is_frozen_and_hashable():
@@ -190,6 +193,46 @@ BAD_OVERRIDES = {
         ["verify=true", "min_visual_confirmation=1.5"],
         "recipe: min_visual_confirmation=1.5: must be in [0, 1]",
     ),
+    "view separation zero": (
+        ["min_view_separation_deg=0"],
+        "recipe: min_view_separation_deg=0.0: must be in (0, 180] degrees (or null for no separation)",
+    ),
+    "view separation above 180": (["min_view_separation_deg=190"], "recipe: min_view_separation_deg=190.0: must be in"),
+    "view separation not a number": (
+        ["min_view_separation_deg=wide"],
+        "recipe: min_view_separation_deg='wide': expected a finite number",
+    ),
+    "clip gap zero": (["min_clip_gap_frames=0"], "recipe: min_clip_gap_frames=0: must be >= 1 label frame"),
+    "fractional clip gap": (["min_clip_gap_frames=2.5"], "recipe: min_clip_gap_frames=2.5: expected an integer"),
+    "budget zero": (["max_clips_per_source_hour=0"], "recipe: max_clips_per_source_hour=0.0: must be > 0"),
+    "negative budget": (["max_clips_per_source_hour=-700"], "recipe: max_clips_per_source_hour=-700.0: must be > 0"),
+    "infinite budget": (["max_clips_per_source_hour=.inf"], "recipe: max_clips_per_source_hour=inf: expected a"),
+    "class balance not a mapping": (
+        ["class_balance=speech"],
+        "recipe: class_balance='speech': expected a mapping of target class to weight",
+    ),
+    "class balance of an unknown class": (
+        ["class_balance={speech: 2, instrument: 1, music: 1}"],
+        "recipe: class_balance={'instrument': 1.0, 'music': 1.0, 'speech': 2.0}: 'music' is not a target class of "
+        "class_map (instrument, speech)",
+    ),
+    "class balance of a class outside class_map": (
+        ["class_map={0: speech}", "class_balance={speech: 2, instrument: 1}"],
+        "recipe: class_balance={'instrument': 1.0, 'speech': 2.0}: 'instrument' is not a target class of class_map",
+    ),
+    "class balance missing a class": (
+        ["class_balance={speech: 2}"],
+        "recipe: class_balance={'speech': 2.0}: no weight for target class 'instrument'",
+    ),
+    "class balance zero weight": (
+        ["class_balance={speech: 2, instrument: 0}"],
+        "recipe: class_balance={'instrument': 0.0, 'speech': 2.0}: the weight of 'instrument' must be > 0",
+    ),
+    "class balance weight not a number": (
+        ["class_balance={speech: many, instrument: 1}"],
+        "recipe: class_balance: speech='many': expected a finite number",
+    ),
+    "class balance key not a name": (["class_balance={0: 1}"], "recipe: class_balance: 0: expected a target class"),
     "override without =": (["h_fov_deg"], "recipe override 'h_fov_deg': expected key=value"),
     "override not valid YAML": (
         ["class_map={0: [speech"],
@@ -262,6 +305,10 @@ CHANGED_FIELDS = {
     "detector_person_classes": ["Normal", "Fall"],
     "detector_image_size_px": 416,
     "min_visual_confirmation": 0.5,
+    "min_view_separation_deg": 45,
+    "min_clip_gap_frames": 25,
+    "max_clips_per_source_hour": 700,
+    "class_balance": {"speech": 2, "instrument": 1},
 }
 # Keys that are only valid together with others; the hash is compared against the recipe with just those.
 NEEDS = {"min_visual_confirmation": {"verify": True}}
@@ -281,6 +328,38 @@ def test_all_single_field_changes_hash_differently():
     hashes = {load_recipe(overrides={**NEEDS.get(key, {}), key: value}).recipe_hash
               for key, value in CHANGED_FIELDS.items()}
     assert len(hashes | {Recipe().recipe_hash}) == len(CHANGED_FIELDS) + 1
+
+
+def test_policies_parse_from_set_and_yaml_and_class_balance_is_canonical(tmp_path):
+    overrides = ["min_view_separation_deg=45", "min_clip_gap_frames=25", "max_clips_per_source_hour=700",
+                 "class_balance={speech: 2, instrument: 1}"]
+    recipe = load_recipe(overrides=overrides)
+    assert (recipe.min_view_separation_deg, recipe.min_clip_gap_frames, recipe.max_clips_per_source_hour) == (
+        45.0, 25, 700.0)
+    assert type(recipe.min_view_separation_deg) is float and type(recipe.min_clip_gap_frames) is int
+    assert recipe.class_balance == (("instrument", 1.0), ("speech", 2.0))
+    assert recipe.class_balance_dict() == {"instrument": 1.0, "speech": 2.0}
+    assert recipe.to_dict()["class_balance"] == {"instrument": 1.0, "speech": 2.0}
+    # Written in another order, as floats, from a YAML file, or back from JSON: the same recipe and hash.
+    path = tmp_path / "policies.yaml"
+    path.write_text("min_view_separation_deg: 45.0\nmin_clip_gap_frames: 25.0\nmax_clips_per_source_hour: 700\n"
+                    "class_balance:\n  instrument: 1.0\n  speech: 2\n")
+    same = [load_recipe(overrides=[*overrides[:3], "class_balance={instrument: 1, speech: 2.0}"]), load_recipe(path),
+            load_recipe(json.loads(json.dumps(recipe.to_dict()))), load_recipe(overrides=overrides[::-1])]
+    for other in same:
+        assert other == recipe and other.recipe_hash == recipe.recipe_hash
+    dump_recipe_yaml(recipe, tmp_path / "dumped.yaml")
+    assert load_recipe(tmp_path / "dumped.yaml") == recipe
+    # Each policy can be switched off again with null.
+    off = load_recipe(overrides=[*overrides, *(f"{o.split('=')[0]}=null" for o in overrides)])
+    assert off == Recipe() and off.recipe_hash == Recipe().recipe_hash
+
+
+def test_policies_left_off_leave_the_hash_as_it_was_before_them():
+    # The hash of the SAVGBench defaults from before the selection policies existed (as exhaustive.yaml says):
+    # outputs curated then keep their recipe_hash.
+    assert Recipe().recipe_hash == "50a07c00b6a56c5e"
+    assert "min_view_separation_deg" in Recipe().to_dict() and Recipe().to_dict()["class_balance"] is None
 
 
 def test_person_classes_every_class_and_single_names():

@@ -3,23 +3,30 @@ one-event-at-a-time computation from the annotation gives, and the vectorised ta
 A plan's clips are columns (PlannedClips): the ClipPlan objects read from them, and the manifest columns made
 straight from them, must agree."""
 
+import hashlib
 import pickle
+import warnings
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from curation.geometry import angles_to_unit, pinhole_project, to_view_frame, wrap_azimuth_deg
-from curation.plan import ClipEvents, PlannedClips, clips_columns, events_columns, plan_recording
+from curation.plan import FUNNEL_STAGES, ClipEvents, PlannedClips, clips_columns, events_columns, plan_recording
 from curation.selection import (
     EventTrack,
+    clip_target_class,
     onscreen_frame_flags,
     project_events,
     select_windows,
+    separate_views,
+    space_clips_in_time,
+    view_separation_deg,
     window_counts,
     window_starts,
 )
 from curation.synthetic.generator import synthetic_events
+from data_contracts.annotations import read_annotations
 from data_contracts.classes import CLASS_NAMES
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
@@ -31,7 +38,8 @@ from data_contracts.manifests import (
     validate_clips,
     validate_events,
 )
-from data_contracts.recipe import load_recipe
+from data_contracts.recipe import Recipe, load_recipe
+from tests.helpers import starss22_sample
 
 RECIPE = load_recipe(overrides=["view_azimuths_deg=[0, 75, 150, -140, -60]", "view_elevations_deg=[0, 20]",
                                "min_onscreen_frames=5"])
@@ -154,6 +162,92 @@ def test_the_plan_keeps_exactly_the_selection_rules_pairs_with_its_counts(plan):
                   for c in recording_plan.clips]
     assert (recording_plan.n_candidates, recording_plan.n_qualifying) == (counts["any"].size,
                                                                           int(selection.qualifying.sum()))
+    # With the policies off, nothing is dropped after the selection rule.
+    assert recording_plan.n_after_view_separation == recording_plan.n_after_clip_gap == len(recording_plan.clips)
+    assert [c.clip.target_class for c in recording_plan.clips] == [
+        clip_target_class(c.clip.n_speech_frames, c.clip.n_instrument_frames) for c in recording_plan.clips]
+
+
+def policy_plan(annotation_rows, recipe):
+    """A plan and the (view, window) masks its stages should give, from the selection module's functions."""
+    recording_plan = plan_recording("fold9_room1_mix001", "dev-train-synth", "generation", 30.0, annotation_rows,
+                                    recipe)
+    track = EventTrack.from_rows(annotation_rows)
+    projection = project_events(track, recording_plan.views, recipe.h_fov_deg, recipe.v_fov_deg,
+                                recipe.content_width, recipe.content_height)
+    flags = onscreen_frame_flags(track, projection, recipe.class_map_dict(), recording_plan.n_frames)
+    starts = window_starts(recording_plan.n_frames, recipe.window_frames, recipe.hop_frames)
+    counts = {name: window_counts(f, starts, recipe.window_frames) for name, f in flags.items()}
+    selection = select_windows(counts["any"], starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
+    separated = separate_views(counts["any"], selection.kept, view_separation_deg(recording_plan.views),
+                               recipe.min_view_separation_deg)
+    spaced = space_clips_in_time(separated, starts, recipe.min_clip_gap_frames)
+    target = clip_target_class(counts["speech"], counts["instrument"])
+    masks = dict(zip(FUNNEL_STAGES, (np.ones_like(spaced), selection.qualifying, separated, spaced)))
+    return recording_plan, starts, target, masks
+
+
+def test_the_plan_applies_view_separation_then_clip_gap_and_counts_each_stage_per_class():
+    rows = synthetic_events(30.0, seed=11, recording_index=0)  # talkers and an instrument
+    recipe = load_recipe(overrides=["view_azimuths_deg=[0, 30, 60, 75, 150, -140, -60]", "min_onscreen_frames=5",
+                                    "min_view_separation_deg=50", "min_clip_gap_frames=12"])
+    recording_plan, starts, target, masks = policy_plan(rows, recipe)
+    view_index, window_index = np.nonzero(masks["after_clip_gap"])
+    order = np.lexsort((view_index, window_index))
+    assert [(c.clip.start_frame, c.view_index) for c in recording_plan.clips] == list(
+        zip(starts[window_index[order]].tolist(), view_index[order].tolist()))
+    assert [c.clip.target_class for c in recording_plan.clips] == (
+        target[view_index[order], window_index[order]].tolist())
+    totals = (recording_plan.n_candidates, recording_plan.n_qualifying, recording_plan.n_after_view_separation,
+              recording_plan.n_after_clip_gap)
+    assert totals == tuple(int(masks[stage].sum()) for stage in FUNNEL_STAGES)
+    # Each policy drops something here, so the test shows its effect.
+    assert totals[1] > totals[2] > totals[3] == len(recording_plan.clips) > 0
+    for stage in FUNNEL_STAGES:
+        assert recording_plan.class_counts[stage] == {
+            name: int((masks[stage] & (target == name)).sum()) for name in ("speech", "instrument")}
+    assert recording_plan.class_counts["after_clip_gap"]["instrument"] > 0
+    # The clips' table carries each clip's target class, and validates.
+    table = columns_to_table(clips_columns(recording_plan.clips), CLIPS_SCHEMA)
+    validate_clips(table)
+    assert table.column("target_class").to_pylist() == [c.clip.target_class for c in recording_plan.clips]
+    assert table.equals(rows_to_table([c.clip for c in recording_plan.clips], CLIPS_SCHEMA))
+
+
+def test_the_default_plan_of_the_real_files_is_unchanged_by_the_policies():
+    """The clip ids the SAVGBench defaults gave on the 67 shared STARSS22 files before the policies existed (their
+    count and a sha256 of the sorted ids), and the selection rule's prediction."""
+    sample = starss22_sample()
+    ids = []
+    for path in sorted(sample.rglob("*.csv")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # released files repeat rows verbatim (DuplicateAnnotationWarning)
+            rows = read_annotations(path)
+        n_frames = max(r.frame for r in rows) + 1
+        recording_plan = plan_recording(path.stem, path.parent.name, "generation", n_frames / 10, rows, Recipe())
+        clip_ids = recording_plan.clips.clip_id.to_pylist()
+        if len(ids) < 5000:  # the selection rule's own prediction, on the first recordings
+            starts, kept = rule_kept(rows, recording_plan)
+            window_index, view_index = np.nonzero(kept.T)
+            assert clip_ids == [make_clip_id(path.stem, int(starts[w]), recording_plan.views[v].view_azimuth_deg,
+                                             recording_plan.views[v].view_elevation_deg)
+                                for w, v in zip(window_index, view_index)]
+        ids.extend(clip_ids)
+    assert len(ids) == 67317
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+    assert digest == "e67f508334aade862f516e9d2f73bba77b0da93655b4a8c05289778f8fc6642a"
+
+
+def rule_kept(rows, recording_plan):
+    """The selection rule alone, with the defaults, on a plan's recording: window starts and (view, window) kept."""
+    recipe = Recipe()
+    track = EventTrack.from_rows(rows)
+    projection = project_events(track, recording_plan.views, recipe.h_fov_deg, recipe.v_fov_deg,
+                                recipe.content_width, recipe.content_height)
+    flags = onscreen_frame_flags(track, projection, recipe.class_map_dict(), recording_plan.n_frames)
+    starts = window_starts(recording_plan.n_frames, recipe.window_frames, recipe.hop_frames)
+    counts = window_counts(flags["any"], starts, recipe.window_frames)
+    return starts, select_windows(counts, starts, recipe.min_onscreen_frames, None).kept
 
 
 def test_a_target_class_outside_the_recipe_counts_zero_frames():

@@ -43,7 +43,7 @@ def curated_tables(out: Path, views_deg: list[float], verified: bool = False):
     for view_azimuth_deg in views_deg:
         clip_id = make_clip_id(RECORDING_ID, 0, view_azimuth_deg, 0.0)
         clips.append(ClipRow(clip_id, "evaluation", RECORDING_ID, "eval-synth", 0, 0.0, 5.0, view_azimuth_deg, 0.0,
-                             100.0, 67.67, 50, 50, 0, f"video_eval/{clip_id}.mp4", f"audio_eval/{clip_id}.wav",
+                             100.0, 67.67, 50, 50, 0, "speech", f"video_eval/{clip_id}.mp4", f"audio_eval/{clip_id}.wav",
                              f"metadata_eval/{clip_id}.csv", RECIPE.recipe_hash))
     clips.sort(key=lambda c: c.clip_id)
     tables = {"clips": rows_to_table(clips, CLIPS_SCHEMA), "events": EVENTS_SCHEMA.empty_table(),

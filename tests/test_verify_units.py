@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -59,7 +60,7 @@ def build_output(root: Path, recipe: Recipe):
         (root / paths["audio_path"]).write_bytes(b"")
         (root / paths["metadata_path"]).write_text("")
         clips.append(ClipRow(clip_id, "evaluation", RECORDING_ID, "eval-synth", 0, 0.0, 5.0, view_azimuth_deg, 0.0,
-                             100.0, 67.67, 50, 50, 50, recipe_hash=recipe.recipe_hash, **paths))
+                             100.0, 67.67, 50, 50, 50, "speech", recipe_hash=recipe.recipe_hash, **paths))
         x_px = TALKER_X_PX[name]
         for frame in range(50):
             events.append(EventRow(clip_id, RECORDING_ID, frame, 1, "Male speech", "speech", 0, 10.0, 0.0, True,
@@ -188,3 +189,18 @@ def test_verify_command_refuses_a_recipe_of_another_frame_size(tmp_path, monkeyp
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
     with pytest.raises(ContractError, match=r"256x256 frames but the recipe has frame_width x frame_height = 320x256"):
         verify_output_dir(tmp_path, load_recipe(overrides=["frame_width=320"]), log=lambda message: None)
+
+
+def test_manifests_from_before_the_target_class_column_get_it_from_the_frame_counts(tmp_path):
+    from tasks.verify import _with_schema
+
+    recipe = load_recipe()
+    _, clips, _ = build_output(tmp_path, recipe)
+    counts = {"n_speech_frames": [50, 10], "n_instrument_frames": [50, 30]}  # a tie goes to speech
+    old = clips.slice(0, 2).drop_columns(["target_class"])
+    for name, values in counts.items():
+        old = old.set_column(old.schema.get_field_index(name), CLIPS_SCHEMA.field(name),
+                             pa.array(values, pa.int32()))
+    restored = _with_schema(old, CLIPS_SCHEMA, tmp_path / "clips.parquet")
+    assert restored.schema == CLIPS_SCHEMA
+    assert restored.column("target_class").to_pylist() == ["speech", "instrument"]
