@@ -1,10 +1,17 @@
 """Plan and render one recording: the two per-recording stages after inspection. Each ends by writing the
 recording's part (`tasks.parts`) and hands back only a `RecordingSummary`; planning only (no media), the
-`plan_part_task` does both stages' share in one task."""
+`plan_part_task` does both stages' share in one task.
+
+With a clip budget or a class balance (`tasks.outcomes.budget_applies`), a recording's clips depend on the other
+recordings of its split: the flow first plans every recording for its clip hashes (`plan_candidates_task`), decides
+each split's hash thresholds (`tasks.outcomes.decide_budgets`), then reads each recording's annotations again
+(`reload_recording_task`) and plans, renders or writes it given its split's thresholds (`budget_selection`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +20,31 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from curation.budget import clip_hashes, kept_by_threshold
 from curation.media import MediaError
-from curation.plan import RecordingPlan, clips_columns, events_columns, plan_recording
+from curation.plan import (
+    FUNNEL_STAGES,
+    PlannedClips,
+    RecordingPlan,
+    clips_columns,
+    events_columns,
+    plan_recording,
+)
 from curation.render import render_recording
+from data_contracts.annotations import parse_annotations
+from data_contracts.classes import TARGET_CLASSES
+from data_contracts.errors import ContractError
 from data_contracts.manifests import (
     CLIPS_SCHEMA,
     EVENTS_SCHEMA,
     REJECTS_SCHEMA,
+    RecordingRow,
     RejectRow,
     columns_to_table,
     rows_to_table,
 )
 from data_contracts.recipe import Recipe
+from data_contracts.timebase import whole_label_frames
 from tasks._run_context import run_logger
 from tasks.discover import LoadedRecording
 from tasks.ledger import Ledger, entry_stage, render_key, verify_key
@@ -40,17 +60,119 @@ from tasks.parts import (
     write_part,
 )
 
-__all__ = ["RecordingOutput", "RecordingSummary", "plan_recording_task", "render_recording_task", "plan_part_task",
-           "planned_tables"]
+__all__ = ["RecordingCandidates", "RecordingOutput", "RecordingSummary", "budget_selection", "clip_target_classes",
+           "count_by_class", "plan_candidates_task", "plan_part_task", "plan_recording_task", "planned_tables",
+           "recording_funnel", "reload_recording_task", "render_recording_task"]
+
+
+def clip_target_classes(clips: Sequence) -> np.ndarray:
+    """Each clip's target class (str), from a plan's PlannedClips or a sequence of ClipPlan."""
+    if isinstance(clips, PlannedClips):
+        return clips.arrays["target_class"]
+    return np.array([c.clip.target_class for c in clips], dtype=str)
+
+
+def count_by_class(clips: Sequence) -> dict[str, int]:
+    """Clips per target class (every class of `TARGET_CLASSES`)."""
+    targets = clip_target_classes(clips)
+    return {target: int(np.count_nonzero(targets == target)) for target in TARGET_CLASSES}
+
+
+def recording_funnel(plan: RecordingPlan, rendered: Sequence | None = None) -> dict[str, dict[str, int]]:
+    """A recording's clips per target class at each stage of `tasks.outcomes.RECORDING_FUNNEL_STAGES`: the plan's
+    counts, its clips ("after_budget": the plan given is the one the budget left, if any) and `rendered` (None:
+    planning only, the planned clips)."""
+    funnel = {stage: dict(plan.class_counts[stage]) for stage in FUNNEL_STAGES}
+    funnel["after_budget"] = count_by_class(plan.clips)
+    funnel["rendered"] = dict(funnel["after_budget"]) if rendered is None else count_by_class(rendered)
+    return funnel
+
+
+def budget_selection(plan: RecordingPlan, thresholds: Mapping[str, int] | None) -> RecordingPlan:
+    """The plan with only the clips its split's budget keeps: those whose `curation.budget.clip_hash` is at or
+    below their target class's threshold (`thresholds`: target class -> threshold, from
+    `tasks.outcomes.decide_budgets`). The plan as it is when `thresholds` is None (no budget)."""
+    if thresholds is None:
+        return plan
+    clips = plan.clips
+    targets = clip_target_classes(clips)
+    clip_ids = clips.clip_id if isinstance(clips, PlannedClips) else [c.clip.clip_id for c in clips]
+    hashes = clip_hashes(clip_ids)
+    keep = np.zeros(len(clips), dtype=bool)
+    for target in np.unique(targets).tolist():
+        if target not in thresholds:
+            raise ValueError(f"{plan.recording_id}: no budget threshold for target class {target!r} (thresholds "
+                             f"for {sorted(thresholds)})")
+        of_class = targets == target
+        keep[of_class] = kept_by_threshold(hashes[of_class], thresholds[target])
+    positions = np.flatnonzero(keep)
+    kept = clips.take(positions) if isinstance(clips, PlannedClips) else tuple(clips[i] for i in positions.tolist())
+    return replace(plan, clips=kept)
+
+
+@dataclass(frozen=True)
+class RecordingCandidates:
+    """What the clip budget needs of one recording's plan: its split, and per target class the `clip_hash`es of its
+    clips left after the clip gap (uint64, in plan order; 8 bytes a clip, where the plan holds its events)."""
+
+    recording_id: str
+    split: str
+    # Left out of hash(): a dict has none (equality still compares it).
+    hashes: dict[str, np.ndarray] = field(hash=False)
+
+
+@task(name="plan-candidates", task_run_name="candidates-{loaded.row.recording_id}", cache_policy=NO_CACHE)
+def plan_candidates_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingCandidates:
+    """Plan one recording for the clip budget: the clip hashes of its clips after the clip gap, per target class.
+    The plan itself is dropped (it is made again, given the thresholds, by the recording's later tasks)."""
+    row = loaded.row
+    plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
+    targets = clip_target_classes(plan.clips)
+    hashes = clip_hashes(plan.clips.clip_id)
+    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d after the de-duplication policies",
+                              row.recording_id, plan.n_candidates, plan.n_qualifying, len(plan.clips))
+    return RecordingCandidates(row.recording_id, row.split,
+                               {target: hashes[targets == target] for target in TARGET_CLASSES})
+
+
+@task(name="reload-recording", task_run_name="reload-{row.recording_id}", cache_policy=NO_CACHE)
+def reload_recording_task(row: RecordingRow, video_size_px: tuple[int, int] | None,
+                          source_dir: str) -> LoadedRecording:
+    """A recording inspected earlier in the run, with its annotations read again from its csv, as inspection left
+    them (rows past its `duration_s` dropped), so that the flow need not hold every recording's annotations while
+    it decides the budget. ContractError, naming the csv, when the file changed since inspection (another
+    sha256) or drops another number of rows."""
+    path = Path(source_dir) / row.metadata_path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContractError(f"{row.metadata_path}: cannot read annotation file again: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row.metadata_sha256:
+        raise ContractError(f"{row.metadata_path}: changed since it was inspected in this run (sha256 {digest}, "
+                            f"was {row.metadata_sha256})")
+    all_annotations = parse_annotations(data.decode("utf-8"), row.metadata_path)
+    n_label_frames = whole_label_frames(row.duration_s)
+    annotations = tuple(annotation for annotation in all_annotations if annotation.frame < n_label_frames)
+    dropped = len(all_annotations) - len(annotations)
+    if dropped != (row.annotation_rows_dropped or 0):
+        raise ContractError(f"{row.metadata_path}: {dropped} rows at label frame {n_label_frames} or later, "
+                            f"inspection dropped {row.annotation_rows_dropped}")
+    return LoadedRecording(row, annotations, video_size_px)
 
 
 @task(name="plan-recording", task_run_name="plan-{loaded.row.recording_id}", cache_policy=NO_CACHE)
-def plan_recording_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingPlan:
-    """Candidate (window, view) pairs of one recording and the clips the selection rule keeps."""
+def plan_recording_task(loaded: LoadedRecording, recipe: Recipe,
+                        thresholds: Mapping[str, int] | None = None) -> RecordingPlan:
+    """Candidate (window, view) pairs of one recording and the clips the selection rule and the de-duplication
+    policies keep; with `thresholds` (its split's, see `budget_selection`), only those the budget keeps too."""
     row = loaded.row
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
-    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept", row.recording_id, plan.n_candidates,
-                              plan.n_qualifying, len(plan.clips))
+    n_selected = len(plan.clips)
+    plan = budget_selection(plan, thresholds)
+    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept%s", row.recording_id, plan.n_candidates,
+                              plan.n_qualifying, n_selected,
+                              "" if thresholds is None else f", {len(plan.clips)} within the budget")
     return plan
 
 
@@ -81,7 +203,11 @@ class RecordingSummary:
     `seconds` are the render stages' (and verification's) seconds spent now (none when the work was done before);
     `n_rendered` the clips rendered now. `failure` is set when the recording had to be dropped while rendering
     (e.g. its video turned out corrupt): it then has no part (`part_key` None). `render_key` is the key of the
-    recording's ledger (`tasks.ledger`), None when planned only; `verified` whether the part is verified."""
+    recording's ledger (`tasks.ledger`), None when planned only; `verified` whether the part is verified.
+    `funnel` counts the recording's clips per target class at each stage of
+    `tasks.outcomes.RECORDING_FUNNEL_STAGES` (stage -> {target class -> count}; `recording_funnel`): "rendered"
+    counts the clips the render wrote, before verification (none after a failure; planning only, the planned
+    clips)."""
 
     recording_id: str
     n_candidates: int
@@ -95,13 +221,17 @@ class RecordingSummary:
     part_key: str | None = None
     render_key: str | None = None
     verified: bool = False
+    # Left out of hash(): a dict has none (equality still compares it).
+    funnel: dict[str, dict[str, int]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def of_part(cls, info: PartInfo, seconds: dict[str, float], n_rendered: int = 0,
-                render_key: str | None = None) -> "RecordingSummary":
-        """The summary of a recording whose part is `info`."""
+                render_key: str | None = None, funnel: dict[str, dict[str, int]] | None = None
+                ) -> "RecordingSummary":
+        """The summary of a recording whose part is `info`; its funnel is `funnel`, or the part's when None."""
         return cls(info.recording_id, info.n_candidates, info.n_qualifying, info.rows["clips"], info.rows["events"],
-                   info.rows["rejects"], seconds, n_rendered, None, info.key, render_key, info.verified)
+                   info.rows["rejects"], seconds, n_rendered, None, info.key, render_key, info.verified,
+                   info.funnel if funnel is None else funnel)
 
 
 def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
@@ -111,8 +241,12 @@ def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
 
 @task(name="render-recording", task_run_name="render-{loaded.row.recording_id}", cache_policy=NO_CACHE)
 def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_dir: str, output_dir: str,
-                          recipe: Recipe) -> RecordingSummary:
+                          recipe: Recipe, thresholds: Mapping[str, int] | None = None) -> RecordingSummary:
     """Write the recording's clips (mp4, wav, metadata csv) that its ledger does not already hold, then its part.
+
+    `plan` is the one `plan_recording_task` gave, given `thresholds` (its split's clip budget thresholds, None
+    without a budget), which the part's key includes; the ledger's key does not (a clip's bytes do not depend on
+    the budget), so another budget renders only the clips the ledger lacks.
 
     Clipped clips become rejects rows, and so do the clips the ledger remembers as rejected by visual verification
     under the recipe's verification settings (stage "verify"; not rendered again). When nothing is left to render
@@ -155,7 +289,8 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
             else:
                 logger.error("%s: %s: %s", row.recording_id, reason, detail)
             failure = RejectRow("render", row.recording_id, None, reason, detail, recipe.recipe_hash)
-            return RecordingSummary(row.recording_id, plan.n_candidates, plan.n_qualifying, 0, 0, 0, {}, 0, failure)
+            return RecordingSummary(row.recording_id, plan.n_candidates, plan.n_qualifying, 0, 0, 0, {}, 0, failure,
+                                    funnel=recording_funnel(plan, ()))
         ledger.save()
         seconds = dict(result.seconds)
         logger.info("%s: times %s", row.recording_id, ", ".join(f"{k} {v:.2f} s" for k, v in sorted(seconds.items())))
@@ -164,12 +299,13 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
     for plan_clip in plan.clips:
         entry = ledger.clips[plan_clip.clip.clip_id]
         (written if entry["status"] == "written" else rejected).append((plan_clip, entry))
-    part = part_key(row, recipe, RENDERED)
+    funnel = recording_funnel(plan, [plan_clip for plan_clip, _ in written])
+    part = part_key(row, recipe, RENDERED, thresholds)
     kept = load_part_info(out, row.recording_id)
     if (not todo and kept is not None and kept.key in (part, verified_part_key(part, recipe))
             and (kept.rows["clips"], kept.rows["rejects"]) == (len(written), len(rejected))):
         logger.info("%s: part unchanged (%d clips)", row.recording_id, len(written))
-        return RecordingSummary.of_part(kept, seconds, 0, key)
+        return RecordingSummary.of_part(kept, seconds, 0, key, funnel)
 
     clips = sorted((plan_clip for plan_clip, _ in written), key=lambda c: c.clip.clip_id)
     rejects = [RejectRow(entry_stage(entry), row.recording_id, plan_clip.clip.clip_id, entry["reason"],
@@ -179,7 +315,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         "clips": rows_to_table([c.clip for c in clips], CLIPS_SCHEMA),
         "events": columns_to_table(events_columns([c.events for c in clips]), EVENTS_SCHEMA),
         "rejects": rows_to_table(rejects, REJECTS_SCHEMA),
-    })
+    }, funnel)
     return RecordingSummary.of_part(info, seconds, len(todo), key)
 
 
@@ -198,20 +334,27 @@ def planned_tables(plan: RecordingPlan) -> tuple[pa.Table, pa.Table]:
 
 
 @task(name="plan-part", task_run_name="plan-{loaded.row.recording_id}", cache_policy=NO_CACHE)
-def plan_part_task(loaded: LoadedRecording, output_dir: str, recipe: Recipe) -> RecordingSummary:
-    """Planning only: the recording's planned clips and their events become its part as they would be listed once
-    rendered (same ids and media paths, no file written, nothing rejected as clipped). A part already on disk under
-    this recording's key is kept without planning again. The plan lives only inside this task."""
+def plan_part_task(loaded: LoadedRecording, output_dir: str, recipe: Recipe,
+                   thresholds: Mapping[str, int] | None = None) -> RecordingSummary:
+    """Planning only: the recording's planned clips (with `thresholds`, those its split's budget keeps:
+    `budget_selection`) and their events become its part as they would be listed once rendered (same ids and media
+    paths, no file written, nothing rejected as clipped), with its funnel ("rendered": the planned clips). A part
+    already on disk under this recording's key (thresholds included) is kept without planning again. The plan lives
+    only inside this task."""
     row = loaded.row
-    key = part_key(row, recipe, PLANNED)
+    key = part_key(row, recipe, PLANNED, thresholds)
     kept = load_part_info(output_dir, row.recording_id)
     if kept is not None and kept.key == key:
         run_logger(__name__).info("%s: part unchanged (%d clips)", row.recording_id, kept.rows["clips"])
         return RecordingSummary.of_part(kept, {})
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
-    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept", row.recording_id, plan.n_candidates,
-                              plan.n_qualifying, len(plan.clips))
+    n_selected = len(plan.clips)
+    plan = budget_selection(plan, thresholds)
+    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept%s", row.recording_id, plan.n_candidates,
+                              plan.n_qualifying, n_selected,
+                              "" if thresholds is None else f", {len(plan.clips)} within the budget")
     clips, events = planned_tables(plan)
     info = write_part(output_dir, row, key, plan.n_candidates, plan.n_qualifying,
-                      {"clips": clips, "events": events, "rejects": REJECTS_SCHEMA.empty_table()})
+                      {"clips": clips, "events": events, "rejects": REJECTS_SCHEMA.empty_table()},
+                      recording_funnel(plan))
     return RecordingSummary.of_part(info, {})

@@ -1,28 +1,47 @@
 """How the recordings' summaries (`tasks.curate_recording.RecordingSummary`) add up to what the run's manifests
-and report are written from.
+and report are written from, and the clip budget of each split (`decide_budgets`), decided from all recordings'
+plans before any is rendered.
 
 Plain functions (no Prefect): the curate flow's body (`flows.pipeline.run_curation`) calls them between tasks.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+import numpy as np
+
+from curation.budget import class_budgets, hash_threshold
 from curation.discover import SourceRecording
+from curation.plan import FUNNEL_STAGES
+from data_contracts.classes import SPLITS, TARGET_CLASSES
 from data_contracts.manifests import RecordingRow, RejectRow
+from data_contracts.recipe import Recipe
 
 if TYPE_CHECKING:  # tasks.curate_recording imports this module
     from tasks.curate_recording import RecordingSummary
 
-__all__ = ["INTERNAL_ERROR", "PairCounts", "mark_rejected", "mark_render_failure",
-           "internal_error_reject", "internal_error_row", "relative_detail", "sum_stage_seconds", "count_pairs"]
+__all__ = ["INTERNAL_ERROR", "RECORDING_FUNNEL_STAGES", "RUN_FUNNEL_STAGES", "PairCounts", "SplitBudget",
+           "mark_rejected", "mark_render_failure", "internal_error_reject", "internal_error_row", "relative_detail",
+           "sum_stage_seconds", "count_pairs", "budget_applies", "decide_budgets", "sum_funnel"]
 
 # The reason of a recording whose task raised an exception nobody expected: a bug, or a case no check knows yet.
 INTERNAL_ERROR = "internal_error"
+
+# The stages at which a recording's summary counts clips per target class: the plan's (`curation.plan.FUNNEL_STAGES`:
+# candidates, qualifying, after view separation, after clip gap), those the budget leaves the recording, and those
+# rendered (written, not rejected as clipped; planning only: the planned clips).
+RECORDING_FUNNEL_STAGES = (*FUNNEL_STAGES, "after_budget", "rendered")
+# The run's funnel per split and target class: the recordings' stages, the class balance's figure (a split's, not a
+# recording's: see `SplitBudget`) before the budget, and last the clips the manifests list (after verification).
+RUN_FUNNEL_STAGES = (*FUNNEL_STAGES, "after_class_balance", "after_budget", "rendered", "kept")
 
 
 @dataclass(frozen=True)
@@ -90,3 +109,83 @@ def count_pairs(summaries: Iterable[RecordingSummary]) -> PairCounts:
     """Candidate and qualifying (window, view) pairs summed over the recordings' summaries."""
     summaries = list(summaries)
     return PairCounts(sum(s.n_candidates for s in summaries), sum(s.n_qualifying for s in summaries))
+
+
+def budget_applies(recipe: Recipe) -> bool:
+    """Whether the recipe sets the clip budget or the class balance: then which clips a recording keeps depends on
+    the other recordings of its split, and the flow plans every recording before it renders (or writes) any."""
+    return recipe.max_clips_per_source_hour is not None or recipe.class_balance is not None
+
+
+@dataclass(frozen=True)
+class SplitBudget:
+    """The clip budget of one split, decided from the plans of all its recordings.
+
+    `source_hours`: the split's accepted source hours (durations of its recordings of status "ok", summed exactly,
+    / 3600); `budget`: B = round(max_clips_per_source_hour × source_hours) clips (None without a budget). Per target
+    class: `candidates`, the clips left after the clip gap; `kept`, what `class_budgets` gives the class;
+    `after_class_balance`, the funnel's step between them: what the ratio alone (`class_budgets` without the
+    budget) keeps of the class when that is at least `kept`, else its candidates (with a budget too, a class the
+    ratio would cut below what it keeps is given the budget's rest: the budget, not the ratio, limits it; without
+    a balance, the candidates); `thresholds`, the `curation.budget.hash_threshold` that keeps `kept`: a clip of the
+    split is kept iff its `clip_hash` is <= its class's threshold.
+    """
+
+    source_hours: float
+    budget: int | None
+    candidates: dict[str, int] = field(hash=False)
+    after_class_balance: dict[str, int] = field(hash=False)
+    kept: dict[str, int] = field(hash=False)
+    thresholds: dict[str, int] = field(hash=False)
+
+
+def decide_budgets(hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]], recordings: Sequence[RecordingRow],
+                   recipe: Recipe) -> dict[str, SplitBudget]:
+    """Each split's `SplitBudget` from the clip hashes of its recordings' clips after the clip gap (`hashes`: split
+    -> target class -> uint64 arrays, one per recording, in any order) and the recordings rows (accepted hours).
+    The same hashes and rows give the same thresholds whatever order they came in."""
+    rate, balance = recipe.max_clips_per_source_hour, recipe.class_balance_dict()
+    budgets = {}
+    for split in SPLITS:
+        durations = [r.duration_s for r in recordings if r.split == split and r.status == "ok"]
+        source_hours = math.fsum(durations) / 3600  # fsum: exact, so independent of the recordings' order
+        by_class = {target: np.concatenate([np.asarray(a, dtype=np.uint64) for a in hashes.get(split, {}).get(
+            target, ())] or [np.zeros(0, dtype=np.uint64)]) for target in TARGET_CLASSES}
+        candidates = {target: int(values.size) for target, values in by_class.items()}
+        present = {target: n for target, n in candidates.items() if n}  # class_balance weighs the recipe's classes
+        kept = {**dict.fromkeys(TARGET_CLASSES, 0), **class_budgets(present, source_hours, rate, balance)}
+        if balance is None:
+            after_class_balance = dict(candidates)
+        else:
+            balanced = {**dict.fromkeys(TARGET_CLASSES, 0), **class_budgets(present, source_hours, None, balance)}
+            after_class_balance = {target: balanced[target] if balanced[target] >= kept[target]
+                                   else candidates[target] for target in TARGET_CLASSES}
+        # B itself: the budget of a single class with more candidates than any budget.
+        budget = None if rate is None else class_budgets({"clips": sys.maxsize}, source_hours, rate, None)["clips"]
+        thresholds = {target: hash_threshold(by_class[target], kept[target]) for target in TARGET_CLASSES}
+        budgets[split] = SplitBudget(source_hours, budget, candidates, after_class_balance,
+                                     {target: kept[target] for target in TARGET_CLASSES}, thresholds)
+    return budgets
+
+
+def sum_funnel(summaries: Iterable[RecordingSummary], recordings: Sequence[RecordingRow],
+               budgets: Mapping[str, SplitBudget] | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """The run's funnel: split -> target class -> stage -> clips, for every stage of `RUN_FUNNEL_STAGES` but "kept"
+    (the manifests' count, `tasks.report`), summed over the recordings' summaries (each in its recording's split, as
+    the recordings rows give it). "after_class_balance" is the budgets' figure; without budgets (neither policy
+    set) the count after the clip gap."""
+    split_of = {r.recording_id: r.split for r in recordings}
+    stages = RUN_FUNNEL_STAGES[:-1]
+    funnel = {split: {target: dict.fromkeys(stages, 0) for target in TARGET_CLASSES} for split in SPLITS}
+    for summary in summaries:
+        by_class = funnel.get(split_of.get(summary.recording_id))
+        if by_class is None:
+            continue
+        for stage in RECORDING_FUNNEL_STAGES:
+            for target, count in summary.funnel.get(stage, {}).items():
+                by_class[target][stage] += count
+    for split, by_class in funnel.items():
+        for target, counts in by_class.items():
+            counts["after_class_balance"] = (counts["after_clip_gap"] if budgets is None
+                                             else budgets[split].after_class_balance[target])
+    return funnel

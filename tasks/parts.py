@@ -2,17 +2,18 @@
 
 `<output>/.savgbench/parts/<recording_id>/` holds `clips.parquet`, `events.parquet`, `rejects.parquet` (the clip
 rejects of that recording; a recording rejected as a whole has no part), `detections.parquet` once verified, and
-`part.json`: the part's key, the recording's row, its candidate and qualifying pair counts and each table's row
-count. The render task (or, planning only, the plan-part task) writes a recording's part and hands the flow back
-only such counts, so the flow never holds the rows of all recordings; `tasks.manifests.write_manifests` merges the
-parts, one at a time.
+`part.json`: the part's key, the recording's row, its candidate and qualifying pair counts, its clips per target
+class at each stage of the selection (`PartInfo.funnel`) and each table's row count. The render task (or, planning
+only, the plan-part task) writes a recording's part and hands the flow back only such counts, so the flow never
+holds the rows of all recordings; `tasks.manifests.write_manifests` merges the parts, one at a time.
 
 A part is written as a set: into a hidden folder beside it (`.<recording_id>.partial`), validated
 (`data_contracts.manifests.validate_part`), then renamed into place, the old part renamed aside first and deleted
 after; a kill between those two renames leaves no part, which the next run writes again. Like the ledger
 (`tasks.ledger`), a part is keyed: `part_key` digests everything its rows depend on (the recording's row, hashes of
-its input files included, the whole recipe, `PART_VERSION`, and how the rows were made: rendered, or planned only),
-and `verified_part_key` adds the verification settings. A run whose key matches the part on disk reuses it (the
+its input files included, the whole recipe, `PART_VERSION`, how the rows were made: rendered, or planned only, and,
+with a clip budget, the recording's budget thresholds, which depend on the other recordings), and
+`verified_part_key` adds the verification settings. A run whose key matches the part on disk reuses it (the
 part is the cache of a finished recording); another key writes it again. Bump `PART_VERSION` when the rows a part
 holds change for the same inputs.
 """
@@ -49,7 +50,7 @@ from tasks.ledger import verify_key
 __all__ = ["PART_VERSION", "PARTS_DIR", "PART_TABLES", "PLANNED", "RENDERED", "PartInfo", "part_dir", "part_key",
            "verified_part_key", "write_part", "load_part_info", "read_part", "delete_part", "prune_parts"]
 
-PART_VERSION = 2
+PART_VERSION = 3
 PARTS_DIR = STATE_DIR / "parts"
 # The tables of a part, in the order they are merged; detections only in a verified part.
 PART_TABLES: dict[str, pa.Schema] = {"clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA, "rejects": REJECTS_SCHEMA,
@@ -62,7 +63,9 @@ _INFO_NAME = "part.json"
 @dataclass(frozen=True)
 class PartInfo:
     """What `part.json` holds: the part's key, the recording's row, the recording's candidate and qualifying
-    (window, view) pairs, and the row count of each table the part has (detections only when verified)."""
+    (window, view) pairs, the row count of each table the part has (detections only when verified), and `funnel`:
+    the recording's clips per target class at each stage of the selection (stage -> {target class -> count}, as
+    `tasks.curate_recording.RecordingSummary.funnel`; empty when the writer gave none)."""
 
     recording_id: str
     key: str
@@ -70,6 +73,8 @@ class PartInfo:
     n_candidates: int
     n_qualifying: int
     rows: dict[str, int]
+    # Left out of hash(): a dict has none (equality still compares it).
+    funnel: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def verified(self) -> bool:
@@ -80,7 +85,8 @@ class PartInfo:
         """The part.json text: sorted keys, so one part always gives the same bytes."""
         return json.dumps({"part_version": PART_VERSION, "recording_id": self.recording_id, "key": self.key,
                            "recording": dataclasses.asdict(self.recording), "n_candidates": self.n_candidates,
-                           "n_qualifying": self.n_qualifying, "rows": self.rows}, sort_keys=True, indent=0) + "\n"
+                           "n_qualifying": self.n_qualifying, "rows": self.rows, "funnel": self.funnel},
+                          sort_keys=True, indent=0) + "\n"
 
 
 def part_dir(output_dir: str | os.PathLike[str], recording_id: str) -> Path:
@@ -92,14 +98,17 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def part_key(row: RecordingRow, recipe: Recipe, made: str) -> str:
+def part_key(row: RecordingRow, recipe: Recipe, made: str, thresholds: Mapping[str, int] | None = None) -> str:
     """Digest of everything a part's rows depend on: the recording's row (split, duration, input file hashes, ...),
-    the whole recipe (its hash is in every row), `PART_VERSION`, and `made` (`RENDERED`, with the renderer's
-    version, or `PLANNED`)."""
+    the whole recipe (its hash is in every row), `PART_VERSION`, `made` (`RENDERED`, with the renderer's version,
+    or `PLANNED`), and `thresholds`, the clip budget's hash thresholds of the recording's split (target class ->
+    threshold; None without a budget: the key is then the one it was before budgets existed)."""
     if made not in (RENDERED, PLANNED):
         raise ValueError(f"part made={made!r}, expected {RENDERED!r} or {PLANNED!r}")
     payload = {"part_version": PART_VERSION, "made": made, "recording": dataclasses.asdict(row),
                "recipe": recipe.to_dict()}
+    if thresholds is not None:
+        payload["thresholds"] = {target: int(threshold) for target, threshold in thresholds.items()}
     if made == RENDERED:
         payload["render_version"] = RENDER_VERSION
     return _digest(payload)
@@ -122,9 +131,11 @@ def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
 
 
 def write_part(output_dir: str | os.PathLike[str], recording: RecordingRow, key: str, n_candidates: int,
-               n_qualifying: int, tables: Mapping[str, pa.Table]) -> PartInfo:
+               n_qualifying: int, tables: Mapping[str, pa.Table],
+               funnel: Mapping[str, Mapping[str, int]] | None = None) -> PartInfo:
     """Validate a recording's tables (`clips`, `events`, `rejects`, and `detections` for a verified part) and write
-    them as its part under `key`, replacing the part there was. Returns the part's info (its part.json)."""
+    them as its part under `key`, replacing the part there was, with `funnel` (`PartInfo.funnel`; None: empty).
+    Returns the part's info (its part.json)."""
     names = [name for name in PART_TABLES if name in tables]
     if names[:3] != ["clips", "events", "rejects"] or set(tables) - set(names):
         raise ValueError(f"part tables {sorted(tables)}: expected clips, events, rejects and optionally detections")
@@ -132,8 +143,9 @@ def write_part(output_dir: str | os.PathLike[str], recording: RecordingRow, key:
     final = part_dir(output_dir, recording_id)
     conformed = {name: _conform(tables[name], PART_TABLES[name], final / f"{name}.parquet") for name in names}
     validate_part(recording, conformed["clips"], conformed["events"], conformed["rejects"], conformed.get("detections"))
+    counts = {stage: {target: int(n) for target, n in by_class.items()} for stage, by_class in (funnel or {}).items()}
     info = PartInfo(recording_id, key, recording, n_candidates, n_qualifying,
-                    {name: table.num_rows for name, table in conformed.items()})
+                    {name: table.num_rows for name, table in conformed.items()}, counts)
     staging = partial_path(final)
     shutil.rmtree(staging, ignore_errors=True)  # left by a write killed before its rename
     staging.mkdir(parents=True)
@@ -165,7 +177,7 @@ def load_part_info(output_dir: str | os.PathLike[str], recording_id: str) -> Par
         if stored.get("part_version") != PART_VERSION or stored.get("recording_id") != recording_id:
             return None
         return PartInfo(recording_id, stored["key"], RecordingRow(**stored["recording"]), stored["n_candidates"],
-                        stored["n_qualifying"], dict(stored["rows"]))
+                        stored["n_qualifying"], dict(stored["rows"]), dict(stored["funnel"]))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 

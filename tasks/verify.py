@@ -253,7 +253,7 @@ def verify_part(summary: RecordingSummary, output_dir: str, recipe: Recipe) -> R
         "events": verified.events,
         "rejects": pa.concat_tables([rejects, rows_to_table(verified.rejects, REJECTS_SCHEMA)]),
         "detections": verified.detections.sort_by(DETECTIONS_ORDER),
-    })
+    }, funnel=info.funnel)
     for rel in verified.rejected_files:
         (out / rel).unlink(missing_ok=True)
     verify_s = time.perf_counter() - started_s

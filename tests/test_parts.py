@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -83,8 +84,16 @@ def test_a_planned_part_holds_the_plans_rows_and_its_summary_only_counts(tmp_pat
     info = load_part_info(tmp_path, "fold3_room21_mix001")
     assert info.key == part_key(loaded.row, RECIPE, PLANNED) and info.recording == loaded.row and not info.verified
     assert info.rows == {"clips": clips.num_rows, "events": expected["events"].num_rows, "rejects": 0}
+    # Its funnel: the plan's clips per target class at each stage; planned only, "rendered" counts them too.
+    row = loaded.row
+    plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, RECIPE)
+    funnel = {**plan.class_counts, "after_budget": plan.class_counts["after_clip_gap"],
+              "rendered": plan.class_counts["after_clip_gap"]}
+    assert sum(funnel["rendered"].values()) == clips.num_rows and info.funnel == funnel
+    assert funnel["rendered"] == {target: pc.sum(pc.equal(pc.cast(clips.column("target_class"), pa.string()),
+                                                          target)).as_py() for target in ("speech", "instrument")}
     assert summary == RecordingSummary("fold3_room21_mix001", info.n_candidates, info.n_qualifying, clips.num_rows,
-                                       expected["events"].num_rows, 0, {}, 0, None, info.key, None, False)
+                                       expected["events"].num_rows, 0, {}, 0, None, info.key, None, False, funnel)
     # Counts only: nothing the size of the rows crosses the task boundary.
     assert not [f.name for f in dataclasses.fields(summary) if isinstance(getattr(summary, f.name), pa.Table)]
     # One row group per table, as the merge copies it.
@@ -137,6 +146,10 @@ def test_a_part_key_covers_the_recording_the_recipe_and_how_the_rows_were_made()
     assert part_key(row, RECIPE, RENDERED) == key and verified_part_key(key, RECIPE) == others[-2]
     with pytest.raises(ValueError, match="made='drawn'"):
         part_key(row, RECIPE, "drawn")
+    # A clip budget's thresholds are in the key (they depend on the other recordings of the split); none, no change.
+    budgeted = part_key(row, RECIPE, RENDERED, {"speech": 5, "instrument": 2**64 - 1})
+    assert budgeted not in (key, *others) and part_key(row, RECIPE, RENDERED, None) == key
+    assert part_key(row, RECIPE, RENDERED, {"speech": 6, "instrument": 2**64 - 1}) != budgeted
 
 
 def test_a_failed_write_leaves_the_part_there_was(tmp_path, monkeypatch):

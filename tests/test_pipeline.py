@@ -3,18 +3,29 @@ and the plain task caller (task functions called directly, a thread pool for sub
 recordings' summaries add up to the run's recordings statuses, stage seconds and pair counts; planning only writes
 the manifests a render would, without media."""
 
+import dataclasses
 import logging
 import re
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
+from curation.budget import KEEP_ALL
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import load_recipe
 from tasks._run_context import in_prefect_run, run_logger
 from tasks.curate_recording import RecordingSummary
-from tasks.outcomes import PairCounts, count_pairs, mark_render_failure, sum_stage_seconds
+from tasks.outcomes import (
+    RECORDING_FUNNEL_STAGES,
+    PairCounts,
+    count_pairs,
+    decide_budgets,
+    mark_render_failure,
+    sum_funnel,
+    sum_stage_seconds,
+)
 from tests.helpers import output_files
 
 # Short windows so that 4 s recordings hold several clips.
@@ -29,8 +40,9 @@ def recording_row(recording_id: str) -> RecordingRow:
                         None, None, "hash")
 
 
-def output(recording_id: str, *, n_candidates=10, n_qualifying=3, seconds=None, failure=None):
-    return RecordingSummary(recording_id, n_candidates, n_qualifying, 0, 0, 0, seconds or {}, 0, failure)
+def output(recording_id: str, *, n_candidates=10, n_qualifying=3, seconds=None, failure=None, funnel=None):
+    return RecordingSummary(recording_id, n_candidates, n_qualifying, 0, 0, 0, seconds or {}, 0, failure,
+                            funnel=funnel or {})
 
 
 def reject(recording_id: str, reason: str, clip_id: str | None = None) -> RejectRow:
@@ -61,6 +73,52 @@ def test_pair_counts_add_over_recordings():
     assert count_pairs([output("a", n_candidates=36, n_qualifying=4), output("b", n_candidates=12, n_qualifying=0)]
                        ) == PairCounts(n_candidates=48, n_qualifying=4)
     assert count_pairs(iter([])) == PairCounts(0, 0)
+
+
+def test_the_funnel_adds_the_recordings_counts_per_split_and_class():
+    def funnel(speech: int, instrument: int) -> dict:
+        return {stage: {"speech": speech * (6 - i), "instrument": instrument * (6 - i)}
+                for i, stage in enumerate(RECORDING_FUNNEL_STAGES)}
+
+    rows = [dataclasses.replace(recording_row(name), split=split)
+            for name, split in (("a", "generation"), ("b", "generation"), ("c", "evaluation"))]
+    summed = sum_funnel([output("a", funnel=funnel(1, 2)), output("b", funnel=funnel(10, 0)),
+                         output("c", funnel=funnel(3, 5))], rows)
+    assert summed["generation"]["speech"] == {"candidates": 66, "qualifying": 55, "after_view_separation": 44,
+                                              "after_clip_gap": 33, "after_class_balance": 33, "after_budget": 22,
+                                              "rendered": 11}
+    assert summed["generation"]["instrument"]["after_budget"] == 4
+    assert summed["evaluation"]["instrument"]["candidates"] == 30
+    assert sum_funnel([], rows)["evaluation"]["speech"] == dict.fromkeys(summed["evaluation"]["speech"], 0)
+
+
+def test_the_budget_keeps_the_smallest_hashes_whatever_their_order_and_shows_where_the_ratio_limits():
+    hours = [dataclasses.replace(recording_row(name), split="generation", duration_s=1800.0) for name in ("a", "b")]
+    recipe = load_recipe(overrides=["max_clips_per_source_hour=2800", "class_balance={speech: 2, instrument: 1}"])
+    speech = np.random.default_rng(0).permutation(np.arange(100, 5100, dtype=np.uint64))  # 5000 hashes
+    instrument = np.arange(300, dtype=np.uint64)
+    budgets = decide_budgets({"generation": {"speech": [speech[:1000], speech[1000:]], "instrument": [instrument]}},
+                             hours, recipe)
+    generation = budgets["generation"]
+    # One hour at 2800 clips an hour; instrument short of its third: all 300 kept, the rest of B to speech.
+    assert (generation.source_hours, generation.budget) == (1.0, 2800)
+    assert generation.kept == {"speech": 2500, "instrument": 300}
+    assert generation.thresholds == {"speech": 100 + 2499, "instrument": KEEP_ALL}
+    # The ratio alone would keep 600 speech clips; the budget gives speech more: the budget limits it, not the ratio.
+    assert generation.after_class_balance == {"speech": 5000, "instrument": 300}
+    # The same hashes in another order (and split otherwise over recordings): the same decision.
+    shuffled = decide_budgets({"generation": {"instrument": [instrument[::-1]], "speech": [speech[::-1]]}},
+                              hours[::-1], recipe)
+    assert shuffled == budgets
+    # Enough instrument clips: the ratio limits both classes (2 : 1 of the speech), then the budget.
+    rich = decide_budgets({"generation": {"speech": [speech], "instrument": [np.arange(3000, dtype=np.uint64)]}},
+                          hours, recipe)["generation"]
+    assert rich.kept == {"speech": 1867, "instrument": 933}
+    assert rich.after_class_balance == {"speech": 5000, "instrument": 2500}
+    # A split without recordings keeps nothing; a rejected recording's hours do not count.
+    assert budgets["evaluation"].budget == 0 and budgets["evaluation"].kept == {"speech": 0, "instrument": 0}
+    rejected = [hours[0], dataclasses.replace(hours[1], status="rejected", reason="internal_error")]
+    assert decide_budgets({}, rejected, recipe)["generation"].budget == 1400
 
 
 def test_outside_a_run_tasks_log_to_a_standard_logger():
