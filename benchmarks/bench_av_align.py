@@ -128,7 +128,7 @@ def ensure_curated(work_dir: Path, source: Path) -> Path:
     if done.is_file():
         log(f"curated: cached in {out}")
         return out
-    cli("curate", str(source), str(out), "--set", VIEWS_EVERY_30_DEG)
+    cli("curate", str(source), str(out), "--recipe", "exhaustive", "--set", VIEWS_EVERY_30_DEG)
     done.touch()
     return out
 

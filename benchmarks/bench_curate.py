@@ -511,7 +511,8 @@ def child_flow(source_dir: Path, output_dir: Path) -> dict:
     # The same singleton the flow's client would start on first use (prefect.client.orchestration.get_client).
     SubprocessASGIServer().start()
     server_s = time.perf_counter()
-    code = flows.cli.main(["curate", str(source_dir), str(output_dir)])
+    # The rule the Prefect-free run applies (the recipe's defaults), not the CLI's default `release`.
+    code = flows.cli.main(["curate", str(source_dir), str(output_dir), "--recipe", "exhaustive"])
     flow_s = time.perf_counter()
     if code != 0:
         raise RuntimeError(f"savgbench curate exited with {code}")

@@ -53,20 +53,29 @@ def _add_overrides(p, *, example: str) -> None:
                    help=f"override one recipe key; the value is parsed as YAML, e.g. {example}")
 
 
+# The recipe `savgbench curate` and `savgbench plan` use without --recipe (as the curate/savgbench deployment does).
+DEFAULT_RECIPE = "release"
+
+
 def _add_curate(sub) -> None:
-    p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT",
+    p = sub.add_parser("curate", help="run the curate flow in-process: SOURCE (STARSS23 layout) → OUT, with the "
+                                      f"{DEFAULT_RECIPE} recipe unless --recipe says otherwise",
                        epilog=CURATE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="source root holding foa_dev/, video_dev/, metadata_dev/ (and *_eval/)")
     p.add_argument("out", type=Path, help="output root for clips, manifests/, splits/ and report/")
-    _add_recipe_choice(p)
+    _add_recipe_choice(p, DEFAULT_RECIPE)
     _add_overrides(p, example="--set view_azimuths_deg=[-90,0,90]")
     _add_runner_options(p)
 
 
-def _add_recipe_choice(p) -> None:
-    p.add_argument("--recipe", default=None, metavar="NAME|PATH",
-                   help="a recipe shipped with the package, by name (exhaustive: the SAVGBench defaults, every "
-                        "qualifying window and view), or a recipe YAML file (default: the SAVGBench recipe)")
+def _add_recipe_choice(p, default: str | None = None) -> None:
+    """--recipe, defaulting to the recipe named `default` (None: the SAVGBench defaults, as `exhaustive`)."""
+    shipped = ("a recipe shipped with the package, by name (release: the SAVGBench rule thinned to the published "
+               "release's size and class mix, about 700 clips per source hour, speech : instrument 2 : 1, few "
+               "near-duplicates; exhaustive: the SAVGBench rule alone, every qualifying window and view), or a "
+               "recipe YAML file")
+    default_text = f"default: {default}" if default else "default: the SAVGBench recipe, as exhaustive"
+    p.add_argument("--recipe", default=default, metavar="NAME|PATH", help=f"{shipped} ({default_text})")
 
 
 def _add_runner_options(p) -> None:
@@ -172,7 +181,7 @@ def _add_plan(sub) -> None:
     )
     p.add_argument("source", type=Path, help="source root holding metadata_dev/ (and foa_dev/, video_dev/, *_eval/)")
     p.add_argument("out", type=Path, help="output root for manifests/, splits/ and report/")
-    _add_recipe_choice(p)
+    _add_recipe_choice(p, DEFAULT_RECIPE)
     _add_overrides(p, example="--set min_onscreen_frames=30")
     p.add_argument("--annotations-only", action="store_true",
                    help="a recording needs only its annotation csv; its duration comes from the wav or mp4 header "
@@ -203,7 +212,7 @@ def plan_funnel_lines(paths: dict[str, str]) -> list[str]:
     import pyarrow.parquet as pq
 
     from data_contracts.classes import SPLITS
-    from tasks.report import read_summary_rows
+    from tasks.report import class_funnel_lines, read_summary_rows
 
     status = pc.cast(pq.read_table(paths["recordings"], columns=["status"]).column("status"), pa.string())
     n_ok = pc.sum(pc.cast(pc.equal(status, "ok"), pa.int64())).as_py() or 0
@@ -216,6 +225,7 @@ def plan_funnel_lines(paths: dict[str, str]) -> list[str]:
         f"candidate (window, view) pairs: {summary.get('candidate (window, view) pairs', 'unknown')}",
         f"qualifying pairs: {summary.get('qualifying pairs', 'unknown')}",
         f"clips kept: {len(splits)} ({', '.join(f'{split} {per_split.get(split, 0)}' for split in SPLITS)})",
+        *class_funnel_lines(Path(paths["report"])),
         f"manifests: {manifests} (recordings, clips, events, rejects .parquet)",
         f"report: {paths['report']}",
     ]

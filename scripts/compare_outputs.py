@@ -52,6 +52,9 @@ def run_revision(tree: Path, work: Path, args: argparse.Namespace) -> tuple[Path
                     str(args.duration_s), "--seed", str(args.seed)], cwd=tree, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     overrides = [*(["--set", "verify=true"] if args.verify else []), *sum((["--set", o] for o in args.set), [])]
+    if (tree / "data_contracts" / "recipes" / "exhaustive.yaml").is_file():
+        # The rule itself, which a tree without named recipes applies by default (the CLI's default is `release`).
+        overrides = ["--recipe", "exhaustive", *overrides]
     subprocess.run([*python, "curate", str(source), str(out), *overrides], cwd=tree, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if not args.verbose else None)
     return source, out

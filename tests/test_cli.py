@@ -1,5 +1,7 @@
 """The `savgbench` command line: synth writes a STARSS23 layout; a bad recipe or bad folders are refused before any
-work, with one line and exit code 2."""
+work, with one line and exit code 2; curate and plan default to the release recipe."""
+
+import pytest
 
 from flows.cli import main
 
@@ -108,3 +110,54 @@ def test_plan_help_documents_its_options_and_exit_codes(capsys):
     out = capsys.readouterr().out
     assert "--annotations-only" in out and "--recipe NAME|PATH" in out and "exit codes:" in out
     assert "  3  refused: another run holds the output folder" in out
+
+
+def test_curate_and_plan_default_to_the_release_recipe(tmp_path, capsys):
+    for command in ("curate", "plan"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "(default: release)" in " ".join(capsys.readouterr().out.split())
+    # An override only the release recipe refuses: its class_balance weighs instrument, which this class_map drops.
+    # Refused before any work, so nothing starts whatever the folders hold.
+    source, out = tmp_path / "source", tmp_path / "out"
+    for command in ("curate", "plan"):
+        assert main([command, str(source), str(out), "--set", "class_map={0: speech, 1: speech}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"savgbench {command}: recipe: class_balance=") and "'instrument' is not a target" in err
+        # The same override on the exhaustive recipe passes the recipe check, and stops at the missing source.
+        assert main([command, str(source), str(out), "--recipe", "exhaustive", "--set",
+                     "class_map={0: speech, 1: speech}"]) == 2
+        assert capsys.readouterr().err == f"savgbench {command}: {source}: source folder does not exist\n"
+    assert not out.exists()
+
+
+@pytest.mark.slow  # one Prefect flow run
+def test_plan_without_a_recipe_keeps_the_release_selection_of_real_annotation_files(tmp_path, capsys):
+    """`savgbench plan` with no --recipe, on real files: the clips the benchmark's evaluation of `release` keeps."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from benchmarks.bench_selection import ALL, evaluate_selection, read_corpora
+    from data_contracts.recipe import load_recipe
+    from tests.helpers import starss22_sample
+
+    sample = starss22_sample()
+    source, out = tmp_path / "source", tmp_path / "out"
+    # The three tau recordings with instrument clips and three sony ones.
+    files = {"dev-train-tau": ("fold3_room6_mix001", "fold3_room6_mix002", "fold3_room6_mix005"),
+             "dev-train-sony": ("fold3_room21_mix001", "fold3_room21_mix002", "fold3_room21_mix003")}
+    for folder, stems in files.items():
+        (source / "metadata_dev" / folder).mkdir(parents=True)
+        for stem in stems:
+            shutil.copy(sample / folder / f"{stem}.csv", source / "metadata_dev" / folder / f"{stem}.csv")
+    assert main(["plan", str(source), str(out), "--annotations-only"]) == 0
+    capsys.readouterr()
+    release = load_recipe("release")
+    evaluation = evaluate_selection(read_corpora(source / "metadata_dev")[ALL], release)
+    # 18 minutes: a budget of 211 clips, which the balance shares 2 : 1 and both classes have more than their share.
+    after_clip_gap, kept = evaluation.funnel["after_clip_gap"], evaluation.funnel["after_budget"]
+    assert kept == {"speech": 141, "instrument": 70} and all(after_clip_gap[c] > kept[c] for c in kept)
+    clips = pq.read_table(out / "manifests" / "clips.parquet", columns=["clip_id", "recipe_hash"])
+    assert set(clips.column("recipe_hash").to_pylist()) == {release.recipe_hash}
+    assert sorted(clips.column("clip_id").to_pylist()) == sorted(evaluation.kept_clip_ids)

@@ -91,14 +91,23 @@ def test_plan_prints_the_funnel_and_where_the_manifests_are(planned):
     plans = predicted(source)
     n_generation = sum(len(p.clips) for rid, p in plans.items() if rid != "fold3_room6_mix001")
     n_evaluation = len(plans["fold3_room6_mix001"].clips)
-    assert printed.splitlines() == [
+    lines = printed.splitlines()
+    assert lines[:4] == [
         f"recordings: {len(FILES)} found, {len(FILES)} accepted, 0 rejected",
         f"candidate (window, view) pairs: {sum(p.n_candidates for p in plans.values())}",
         f"qualifying pairs: {sum(p.n_qualifying for p in plans.values())}",
         f"clips kept: {n_generation + n_evaluation} (generation {n_generation}, evaluation {n_evaluation})",
+    ]
+    assert lines[-2:] == [
         f"manifests: {out / 'manifests'} (recordings, clips, events, rejects .parquet)",
         f"report: {out / 'report' / 'summary.md'}",
     ]
+    # Between them, the funnel per split and target class: one line per stage, the "all" column last.
+    funnel = {line.split()[0]: line.split() for line in lines[5:-2] if line.split() and line.split()[0] != "note:"}
+    assert lines[4].split()[0] == "funnel" and lines[4].split()[-1] == "all"
+    assert int(funnel["candidates"][-1]) == sum(p.n_candidates for p in plans.values())
+    assert int(funnel["qualifying"][-1]) == sum(p.n_qualifying for p in plans.values())
+    assert int(funnel["kept"][-1]) == n_generation + n_evaluation
 
 
 def test_run_curation_refuses_rendering_from_annotations_alone(tmp_path):

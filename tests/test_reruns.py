@@ -47,7 +47,7 @@ def _use_prefect_server(prefect_api_url):
 def run_cli(source: Path, out: Path, overrides=RECIPE, kill_when=None, timeout_s=600) -> bool:
     """`savgbench curate` in its own process group; with kill_when, SIGKILL the group as soon as it holds.
     Returns True when the run was killed, False when it finished (non-zero exit fails the test)."""
-    args = [sys.executable, "-m", "flows.cli", "curate", str(source), str(out)]
+    args = [sys.executable, "-m", "flows.cli", "curate", str(source), str(out), "--recipe", "exhaustive"]
     for override in overrides:
         args += ["--set", override]
     env = {**os.environ, "PREFECT_API_URL": API_URL["url"]}

@@ -29,7 +29,8 @@ from tests.helpers import PROJECT_ROOT
 
 # Short windows and four views so that 4 s recordings hold a few clips each.
 RECIPE = ["view_azimuths_deg=[0, 90, 180, 270]", "window_frames=20", "hop_frames=10", "min_onscreen_frames=5"]
-RECIPE_OPTIONS = [argument for override in RECIPE for argument in ("--set", override)]
+# The rule itself (`exhaustive`), not the CLI's default `release`, whose budget leaves a 4 s recording few clips.
+RECIPE_OPTIONS = ["--recipe", "exhaustive", *(argument for override in RECIPE for argument in ("--set", override))]
 FOLDER = "dev-train-synth"
 RECORDINGS = ("fold3_room90_mix001", "fold4_room91_mix001", "fold5_room92_mix001")
 BAD_VIDEO = "fold3_room90_mix009"  # a copy of the first recording with a garbage mp4
