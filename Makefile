@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench bench-av-align bench-scale bench-validation clean
+.PHONY: install test test-fast demo bench bench-av-align bench-scale bench-validation bench-selection clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-av-align: $(STAMP)
 ## make bench-scale: the figures of issue #13 (`savgbench plan` on the real STARSS22 annotations tiled 1x, 4x, 16x)
 bench-scale: $(STAMP)
 	$(PY) -m benchmarks.bench_scale
+
+## make bench-selection: the funnel and the calibration figures of both presets on the real annotations (issue #14)
+bench-selection: $(STAMP)
+	$(PY) -m benchmarks.bench_selection
 
 ## make bench-validation: manifest validation per row (issue #13), against the row-by-row code it replaced
 bench-validation: $(STAMP)
