@@ -238,13 +238,13 @@ def _add_audit(sub) -> None:
 
 
 def _run_audit(args) -> int:
-    from curation.audit.page import write_report
+    from tasks.audit import write_audit_page
 
     manifests = args.out / "manifests"
     if not (manifests / "clips.parquet").is_file():
         print(f"savgbench audit: {manifests}: no manifests (run `savgbench curate` first)", file=sys.stderr)
         return 2
-    print(f"report: {write_report(args.out)}")
+    print(f"report: {write_audit_page(args.out)}")
     return 0
 
 

@@ -1,6 +1,7 @@
-"""The audit on a freshly curated synthetic set: the page in a real headless browser, contact-sheet markers on the
-synthetic people, detection boxes when the verification stage ran, the manifests' dtypes, and the cookbook's
-snippets (docs/audit.md) run as written."""
+"""The audit on a freshly curated synthetic set: the page in a real headless browser, the funnel per split and
+target class of summary.md and the near-duplicates on it (and a page for an output without that funnel),
+contact-sheet markers on the synthetic people, detection boxes when the verification stage ran, the manifests'
+dtypes, and the cookbook's snippets (docs/audit.md) run as written."""
 
 import contextlib
 import io
@@ -27,11 +28,14 @@ from prefect.runtime import flow_run
 
 from curation.audit.page import DETECTION_COLOUR, GROUP_COLOURS, read_manifests, world_directions
 from curation.geometry import angles_to_unit
+from curation.selection import near_duplicate_counts
 from curation.perspective import perspective_map, render_view
 from curation.synthetic.generator import SynthConfig, room_background, write_synthetic_dataset
 from data_contracts.annotations import read_annotations
+from data_contracts.recipe import load_recipe
 from flows.cli import main
 from tasks.audit import audit
+from tasks.report import FUNNEL_TITLE
 from tests.helpers import ARTIFACTS, PROJECT_ROOT, VIEWS_EVERY_30_DEG
 
 pytestmark = pytest.mark.slow
@@ -68,12 +72,13 @@ def curated(tmp_path_factory):
 
 
 class _PageParser(HTMLParser):
-    """Collects <img> and <area> attributes and the body rows of each table (by id)."""
+    """Collects <img> and <area> attributes, the body rows of each table (by id) and each table's cell texts
+    (header row first)."""
 
     def __init__(self):
         super().__init__()
-        self.images, self.areas, self.table_rows = [], [], {}
-        self._table, self._in_body = None, False
+        self.images, self.areas, self.table_rows, self.table_cells = [], [], {}, {}
+        self._table, self._in_body, self._cell = None, False, None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -84,14 +89,28 @@ class _PageParser(HTMLParser):
         elif tag == "table":
             self._table = attrs.get("id")
             self.table_rows[self._table] = 0
+            self.table_cells[self._table] = []
         elif tag == "tbody":
             self._in_body = True
-        elif tag == "tr" and self._in_body:
-            self.table_rows[self._table] += 1
+        elif tag == "tr" and self._table is not None:
+            self.table_cells[self._table].append([])
+            if self._in_body:
+                self.table_rows[self._table] += 1
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
 
     def handle_endtag(self, tag):
         if tag == "tbody":
             self._in_body = False
+        elif tag == "table":
+            self._table = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self.table_cells[self._table][-1].append(self._cell)
+            self._cell = None
 
 
 def parse_page(text: str) -> _PageParser:
@@ -106,8 +125,9 @@ def test_the_run_links_the_page_and_the_page_links_only_files_that_exist(curated
     assert artifact is not None and str(artifact.flow_run_id) == run_id
     assert str(html_path) in artifact.data and "speech : instrument" in artifact.data
     page = parse_page(html_path.read_text())
-    # positions, clips per view, clips per recording, two contact sheets, three recordings with clips
-    assert len(page.images) == 8
+    # funnel per split and class, near-duplicates, positions, clips per view, clips per recording, two contact
+    # sheets, three recordings with clips
+    assert len(page.images) == 10
     for image in page.images:
         assert (html_path.parent / image["src"]).is_file(), image["src"]
     assert not re.search(r"(src|href)=\"(https?:)?//", html_path.read_text()), "the page must not need the network"
@@ -142,18 +162,85 @@ def test_page_renders_in_headless_chromium_with_every_image_loaded(curated):
                            "--dump-dom", html_path.as_uri())
     assert browser.returncode == 0 and screenshot.is_file(), browser.stderr[-2000:]
     page = parse_page(browser.stdout)
-    assert len(page.images) == 8
+    assert len(page.images) == 10
     # The page's own script marks each image once loaded (naturalWidth > 0).
     not_loaded = [image["src"] for image in page.images if image.get("data-loaded") != "true"]
     assert not not_loaded, f"images that did not load: {not_loaded}"
     assert page.table_rows["table-funnel"] >= 5
     assert page.table_rows["table-balance"] == 3
     assert page.table_rows["table-rejects"] == 1
+    assert page.table_rows["table-class-funnel"] == 8
+    assert page.table_rows["table-near-duplicates"] == 3
     # Cut the empty background below the page.
     image = np.asarray(Image.open(screenshot).convert("RGB"))
     used = np.flatnonzero((image != image[-1, 0]).any(axis=(1, 2)))
     assert used[-1] > 3000, "the page should be several screens long"
     Image.fromarray(image[: used[-1] + 20]).save(screenshot)
+
+
+def summary_class_funnel_cells(summary: Path) -> list[list[str]]:
+    """The cells of summary.md's funnel per split and target class as written: header row, then one row per stage."""
+    lines = summary.read_text().split(FUNNEL_TITLE, 1)[1].splitlines()
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines
+            if line.startswith("|") and not line.startswith("| ---")]
+
+
+def test_page_shows_the_class_funnel_of_the_summary_and_the_near_duplicates_of_the_clips(curated):
+    _, out, html_path, artifact, _ = curated
+    page = parse_page(html_path.read_text())
+    expected = summary_class_funnel_cells(out / "report" / "summary.md")
+    assert [row[0] for row in expected] == ["stage", "candidates", "qualifying", "after view separation",
+                                            "after clip gap", "after class balance", "after budget", "rendered",
+                                            "kept"]
+    assert page.table_cells["table-class-funnel"] == expected
+    assert "audit/class_funnel.png" in {image["src"] for image in page.images}
+    # The near-duplicate figure of the issue, computed here from the recipe's window, not the clips' durations.
+    recipe = load_recipe("release")
+    clips = pq.read_table(out / "manifests" / "clips.parquet", columns=[
+        "split", "recording_id", "start_frame", "view_azimuth_deg", "view_elevation_deg"]).to_pandas()
+    counts = near_duplicate_counts(clips["recording_id"], clips["start_frame"], clips["view_azimuth_deg"],
+                                   clips["view_elevation_deg"], recipe.window_frames, recipe.h_fov_deg)
+    table = {row[0]: row for row in page.table_cells["table-near-duplicates"]}
+    assert table["split"] == ["split", "clips", "mean near-duplicates", "clips with none", "most"]
+    for split in ("generation", "evaluation"):
+        in_split = counts[(clips["split"] == split).to_numpy()]
+        assert table[split][1:3] == [str(in_split.size), f"{in_split.mean():.2f}"]
+    assert table["all"][1:3] == [str(len(clips)), f"{counts.mean():.2f}"]
+    assert f"near-duplicates per clip <b>{counts.mean():.2f}</b>" in html_path.read_text()
+    # The run's artifact shows the same table.
+    assert f"| all | {len(clips)} | {counts.mean():.2f} |" in artifact.data
+    assert "audit/near_duplicates.png" in {image["src"] for image in page.images}
+
+
+def test_cli_audit_draws_the_same_funnel_and_says_so_when_the_summary_has_none(curated, tmp_path):
+    _, out, html_path, _, _ = curated
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for entry in out.iterdir():
+        if entry.name != "report":
+            (copy / entry.name).symlink_to(entry)
+    (copy / "report").mkdir()
+    summary = (out / "report" / "summary.md").read_text()
+    (copy / "report" / "summary.md").write_text(summary)
+    assert main(["audit", str(copy)]) == 0
+    task_page, cli_page = parse_page(html_path.read_text()), parse_page((copy / "report" / "index.html").read_text())
+    assert cli_page.table_cells["table-class-funnel"] == task_page.table_cells["table-class-funnel"]
+    assert cli_page.table_cells["table-near-duplicates"] == task_page.table_cells["table-near-duplicates"]
+    # An output written before the funnel per split and target class: its summary.md ends before that table.
+    (copy / "report" / "summary.md").write_text(summary.split(FUNNEL_TITLE, 1)[0])
+    assert main(["audit", str(copy)]) == 0
+    text = (copy / "report" / "index.html").read_text()
+    page = parse_page(text)
+    assert "table-class-funnel" not in page.table_cells and 'id="no-class-funnel"' in text
+    assert "has no funnel per split and target class" in text
+    assert page.table_cells["table-near-duplicates"] == task_page.table_cells["table-near-duplicates"]
+    assert len(page.images) == 9  # no funnel figure; every other image as before
+    for image in page.images:
+        assert (copy / "report" / image["src"]).is_file(), image["src"]
+    # No summary.md at all: the same note.
+    (copy / "report" / "summary.md").unlink()
+    assert main(["audit", str(copy)]) == 0
+    assert 'id="no-class-funnel"' in (copy / "report" / "index.html").read_text()
 
 
 def _sheet_events(out: Path, split: str):

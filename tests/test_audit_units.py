@@ -1,5 +1,5 @@
-"""The audit's pure parts (time and letterbox arithmetic, world directions, tables, sampling, cell drawing) and
-the CLI's refusal of an output without manifests."""
+"""The audit's pure parts (time and letterbox arithmetic, world directions, tables, near-duplicates, the funnel
+figure, sampling, cell drawing) and the CLI's refusal of an output without manifests."""
 
 import math
 
@@ -10,10 +10,14 @@ from curation.audit.page import (
     DETECTION_COLOUR,
     GROUP_COLOURS,
     class_balance,
+    class_funnel_figure,
     contact_sheet,
     draw_clip_cell,
     label_frame_of_video_frame,
     letterbox_top_px,
+    near_duplicate_summary,
+    near_duplicates,
+    near_duplicates_figure,
     rejects_by_reason,
     sample_clips,
     world_directions,
@@ -77,6 +81,45 @@ def test_class_balance_lists_every_split_and_the_ratio():
     assert balance.loc["generation", "speech : instrument"] == "1.00 : 1"
     assert balance.loc["evaluation", "clips"] == 0
     assert balance.loc["evaluation", "speech : instrument"] == "n/a"
+
+
+def test_near_duplicates_count_overlapping_clips_of_nearby_views_per_recording_and_split():
+    # 5 s windows (50 label frames), 100° field of view: starts < 25 frames apart and views < 50° apart repeat.
+    clips = pd.DataFrame({
+        "split": pd.Categorical(["generation"] * 5 + ["evaluation"]),
+        "recording_id": ["a", "a", "a", "a", "a", "b"],
+        "start_frame": [0, 20, 30, 0, 0, 0],
+        "duration_s": [5.0, 5.0, 5.0, 5.0, 10.0, 5.0],
+        "view_azimuth_deg": [0.0, 30.0, 0.0, 120.0, 0.0, 0.0],
+        "view_elevation_deg": [0.0] * 6,
+        "h_fov_deg": [100.0] * 6,
+    }, index=[10, 11, 12, 13, 14, 15])
+    counts = near_duplicates(clips)
+    # 0 and 30 start 30 frames apart (no); 20 overlaps both, 30° away (yes); 120° is far; the 10 s clip (another
+    # window) and recording b are compared with no one here.
+    assert counts.to_dict() == {10: 1, 11: 2, 12: 1, 13: 0, 14: 0, 15: 0}
+    summary = near_duplicate_summary(clips, counts).set_index("split")
+    assert summary.loc["generation"].tolist() == [5, "0.80", 2, 2]
+    assert summary.loc["evaluation"].tolist() == [1, "0.00", 1, 0]
+    assert summary.loc["all"].tolist() == [6, "0.67", 3, 2]
+    assert near_duplicate_summary(clips.iloc[:0], counts.iloc[:0]).loc[0, "mean near-duplicates"] == "n/a"
+    figure = near_duplicates_figure(clips, counts)
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["generation (5 clips)", "generation mean 0.80", "evaluation (1 clips)", "evaluation mean 0.00"]
+
+
+def test_class_funnel_figure_draws_a_line_per_class_with_gaps_for_unknown_counts():
+    stages = ["candidates", "qualifying", "kept"]
+    rows = [{"stage": stage, "generation speech": 100 // (i + 1), "generation instrument": "unknown" if i else 9,
+             "evaluation speech": 0, "evaluation instrument": 4 - i, "all": "unknown"}
+            for i, stage in enumerate(stages)]
+    figure = class_funnel_figure(rows)
+    generation, evaluation = figure.axes
+    speech, instrument = generation.get_lines()
+    assert speech.get_ydata().tolist() == [100.0, 50.0, 33.0]
+    assert instrument.get_ydata()[0] == 9.0 and np.isnan(instrument.get_ydata()[1:]).all()
+    assert [line.get_ydata().tolist() for line in evaluation.get_lines()] == [[0.0, 0.0, 0.0], [4.0, 3.0, 2.0]]
+    assert [label.get_text() for label in generation.get_xticklabels()] == stages
 
 
 def test_rejects_by_reason_counts_and_gives_an_example():

@@ -1,8 +1,10 @@
 """Audit a curated set by looking: tables, plots and contact sheets from the manifests, assembled into a static page.
 
-`write_report(output_dir)` reads `manifests/*.parquet` (and `manifests/detections.parquet` when the verification
-stage ran), decodes one frame of each sampled clip, and writes `report/index.html` with its images in
-`report/audit/`. The page needs no server and no network: open it from disk.
+`write_report(output_dir, class_funnel)` reads `manifests/*.parquet` (and `manifests/detections.parquet` when the
+verification stage ran), decodes one frame of each sampled clip, and writes `report/index.html` with its images in
+`report/audit/`. The selection's funnel per split and target class is not in the manifests: the caller passes the
+rows of the run's summary.md (`tasks.report.read_class_funnel_rows`). The page needs no server and no network:
+open it from disk.
 
 Everything else here is a function of DataFrames or frames, so it can be used from a notebook too. Plots use
 matplotlib's object API on an Agg canvas (no pyplot, no global backend state, safe in worker threads); frames are
@@ -35,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from curation.geometry import angles_to_unit, unit_to_angles, view_rotation
 from curation.media import iter_video_frames, probe_media
+from curation.selection import near_duplicate_counts
 from data_contracts._atomic import write_text_atomic
 from data_contracts.classes import SPLITS, TARGET_CLASSES
 from data_contracts.timebase import LABEL_FRAME_S, label_frame_of_video_frame, label_frame_start_s
@@ -43,8 +46,10 @@ __all__ = [
     "GROUPS",
     "GROUP_COLOURS",
     "MANIFESTS",
+    "NEAR_DUPLICATE_COLUMNS",
     "SheetCell",
     "class_balance",
+    "class_funnel_figure",
     "clips_per_recording_figure",
     "clips_per_view_figure",
     "contact_sheet",
@@ -53,6 +58,9 @@ __all__ = [
     "label_frame_of_video_frame",
     "letterbox_top_px",
     "manifest_funnel",
+    "near_duplicate_summary",
+    "near_duplicates",
+    "near_duplicates_figure",
     "position_histograms_figure",
     "read_manifests",
     "recording_polar_figure",
@@ -168,6 +176,49 @@ def rejects_by_reason(rejects: pd.DataFrame) -> pd.DataFrame:
     grouped = rejects.assign(example=example).groupby(["stage", "reason"], observed=True, sort=False)
     table = grouped.agg(count=("detail", "size"), example=("example", "first"), detail=("detail", "first"))
     return table.reset_index().sort_values(["count", "stage", "reason"], ascending=[False, True, True])[columns]
+
+
+# The clips columns `near_duplicates` reads (with "split", those `near_duplicate_summary` reads), e.g.
+# `pq.read_table(path, columns=[*NEAR_DUPLICATE_COLUMNS, "split"])`.
+NEAR_DUPLICATE_COLUMNS = ("recording_id", "start_frame", "duration_s", "view_azimuth_deg", "view_elevation_deg",
+                          "h_fov_deg")
+
+
+def near_duplicates(clips: pd.DataFrame) -> pd.Series:
+    """Per kept clip, how many other kept clips of its recording nearly repeat it: windows overlapping by more than
+    half, view centres closer than h_fov_deg / 2 (`curation.selection.near_duplicate_counts`).
+
+    The window (duration_s in 100 ms label frames) and h_fov_deg are the clips' own; clips of another window length
+    or field of view (another recipe) are compared only among themselves. An int64 Series on the clips' index.
+    """
+    counts = pd.Series(0, index=clips.index, dtype="int64", name="near_duplicates")
+    if clips.empty:
+        return counts
+    window_frames = pd.Series(np.rint(clips["duration_s"].to_numpy(dtype=float) / LABEL_FRAME_S).astype("int64"),
+                              index=clips.index)
+    columns = [clips[name].to_numpy() for name in
+               ("recording_id", "start_frame", "view_azimuth_deg", "view_elevation_deg")]
+    for (frames, h_fov_deg), rows in clips.groupby([window_frames, clips["h_fov_deg"]]).indices.items():
+        counts.iloc[rows] = near_duplicate_counts(*(column[rows] for column in columns), int(frames), float(h_fov_deg))
+    return counts
+
+
+def near_duplicate_summary(clips: pd.DataFrame, counts: pd.Series) -> pd.DataFrame:
+    """Per split, then "all": the clips, the mean of their near-duplicate `counts` (`near_duplicates`, as text with
+    two decimals; "n/a" without clips), how many have none, and the most any has."""
+    rows = []
+    splits = clips["split"].astype("string")
+    for split, mask in [(name, (splits == name).to_numpy(dtype=bool)) for name in SPLITS] + [
+            ("all", np.ones(len(clips), dtype=bool))]:
+        in_split = counts.to_numpy()[mask]
+        rows.append({
+            "split": split,
+            "clips": int(in_split.size),
+            "mean near-duplicates": f"{in_split.mean():.2f}" if in_split.size else "n/a",
+            "clips with none": int((in_split == 0).sum()),
+            "most": int(in_split.max()) if in_split.size else 0,
+        })
+    return pd.DataFrame(rows)
 
 
 def world_directions(events: pd.DataFrame, clips: pd.DataFrame) -> pd.DataFrame:
@@ -305,6 +356,75 @@ def clips_per_recording_figure(clips: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.margins(x=0.12)
     ax.grid(axis="x", alpha=0.25)
+    return figure
+
+
+def _funnel_count(value) -> float:
+    """A funnel cell as a number; "unknown" (or anything else that is not a number) as NaN, a gap in the line."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def class_funnel_figure(rows: Sequence[dict]) -> Figure:
+    """The selection's funnel per split and target class: one panel per split, a line per target class over the
+    stages in order (rows {"stage", "<split> <target class>": count, ...} as `tasks.report.class_funnel_rows`
+    gives them). The clip axis is linear up to 1 and logarithmic above, so candidates and kept clips both show;
+    an unknown count leaves a gap."""
+    stages = [str(row["stage"]) for row in rows]
+    positions = np.arange(len(stages))
+    figure = _new_figure(11, 3.8)
+    axes = figure.subplots(1, len(SPLITS), sharey=True)
+    for ax, split in zip(axes, SPLITS):
+        for target in TARGET_CLASSES:
+            counts = [_funnel_count(row.get(f"{split} {target}")) for row in rows]
+            ax.plot(positions, counts, marker="o", linewidth=1.8, color=GROUP_COLOURS[target], label=target)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0)
+        ax.set_xticks(positions, stages, rotation=30, ha="right", fontsize=8)
+        ax.set_title(split)
+        ax.grid(alpha=0.25)
+        ax.legend(fontsize=8, frameon=False)
+    axes[0].set_ylabel("clips (window, view pairs)")
+    return figure
+
+
+def near_duplicates_figure(clips: pd.DataFrame, counts: pd.Series) -> Figure:
+    """Histogram per split of the near-duplicate `counts` of the kept clips (`near_duplicates`), as shares of the
+    split's clips (the splits' bars side by side, on a log axis so that the few clips repeated many times show),
+    with each split's mean as a dashed line."""
+    figure = _new_figure(11, 3.2)
+    ax = figure.subplots()
+    values = counts.to_numpy()
+    most = int(values.max()) if values.size else 0
+    # Whole counts, one bin each up to 60 bins, wider (still whole) beyond.
+    step = max(1, math.ceil((most + 1) / 60))
+    edges = np.arange(0, most + step + 1, step) - 0.5
+    centres = (edges[:-1] + edges[1:]) / 2
+    bar_width = 0.8 * step / len(SPLITS)
+    splits = clips["split"].astype("string").to_numpy()
+    handles, smallest_share = [], 100.0
+    for index, split in enumerate(SPLITS):
+        in_split = values[splits == split]
+        if not in_split.size:
+            continue
+        colour = SPLIT_COLOURS[split]
+        share, _ = np.histogram(in_split, bins=edges)
+        offset = (index - (len(SPLITS) - 1) / 2) * bar_width
+        share = 100.0 * share / in_split.size
+        smallest_share = min(smallest_share, share[share > 0].min())
+        handles.append(ax.bar(centres + offset, share, width=bar_width, color=colour,
+                              label=f"{split} ({in_split.size:,} clips)"))
+        mean = in_split.mean()
+        handles.append(ax.axvline(mean, color=colour, linestyle="--", linewidth=1.2, label=f"{split} mean {mean:.2f}"))
+    ax.set(xlabel="other kept clips of the same recording that nearly repeat the clip",
+           ylabel="share of the split's clips, %", title="Near-duplicates per kept clip")
+    ax.set_xlim(left=-0.5 - step / 2)
+    ax.set_yscale("log")
+    ax.set_ylim(smallest_share / 2, 150.0)
+    if handles:
+        ax.legend(handles=handles, fontsize=8, frameon=False)
+    ax.grid(alpha=0.25)
     return figure
 
 
@@ -504,20 +624,26 @@ def _split_sheet(output_dir: Path, frame_size_px: tuple[int, int], clips: pd.Dat
 # The page
 
 
-def write_report(output_dir: str | os.PathLike[str]) -> Path:
+def write_report(output_dir: str | os.PathLike[str], class_funnel: Sequence[dict] | None = None) -> Path:
     """Write `report/index.html` and its images (`report/audit/`) for a curated output; returns the html path.
 
-    The images are written to a fresh folder that then replaces the old one, so a re-run leaves no stale plots.
+    `class_funnel` is the selection's funnel per split and target class, as the rows of the run's summary.md
+    (`tasks.report.read_class_funnel_rows`: {"stage", "<split> <target class>": count or "unknown", ..., "all"});
+    shown as a table and a figure with the funnel. None or no rows (an output whose summary.md has no such table):
+    the page says so. The images are written to a fresh folder that then replaces the old one, so a re-run leaves
+    no stale plots.
     """
     output_dir = Path(output_dir).resolve()
     tables = read_manifests(output_dir)
     recordings, clips, events, rejects = (tables[name] for name in MANIFESTS)
     detections = tables.get(DETECTIONS)
+    near = near_duplicates(clips)
     report_dir = output_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".audit-", dir=report_dir))
     try:
-        sections = _build_sections(output_dir, staging, recordings, clips, events, rejects, detections)
+        sections = _build_sections(output_dir, staging, recordings, clips, events, rejects, detections,
+                                   list(class_funnel or ()), near)
         assets = report_dir / "audit"
         if assets.exists():
             shutil.rmtree(assets)
@@ -528,14 +654,17 @@ def write_report(output_dir: str | os.PathLike[str]) -> Path:
         raise
     recipe_hashes = sorted(set(clips["recipe_hash"]) | set(recordings["recipe_hash"]))
     ratio = class_balance(clips).set_index("split").loc["all", "speech : instrument"]
+    mean_near = f"{near.mean():.2f}" if len(near) else "n/a"
     headline = (f"<b>{len(clips):,}</b> clips from <b>{clips['recording_id'].nunique()}</b> of {len(recordings)} "
-                f"recordings · speech : instrument <b>{ratio}</b> · <b>{len(rejects)}</b> rejects")
+                f"recordings · speech : instrument <b>{ratio}</b> · near-duplicates per clip <b>{mean_near}</b> · "
+                f"<b>{len(rejects)}</b> rejects")
     path = report_dir / "index.html"
     write_text_atomic(path, _page(output_dir, recipe_hashes, headline, sections))
     return path
 
 
-def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, rejects, detections) -> list[str]:
+def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, rejects, detections,
+                    class_funnel: list[dict], near: pd.Series) -> list[str]:
     """HTML of each section, writing its images into `assets` (linked as audit/<name>)."""
     def figure_img(figure: Figure, name: str, alt: str) -> str:
         _save_png(figure, assets / name)
@@ -553,6 +682,23 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
 
     run_summary = ('the run\'s <a href="summary.md">summary.md</a>' if (output_dir / "report" / "summary.md").is_file()
                    else "the curate run's summary.md")
+    if class_funnel:
+        funnel_table = pd.DataFrame(class_funnel)
+        counts = [column for column in funnel_table.columns if column != "stage"]
+        known = any(not math.isnan(_funnel_count(row.get(column))) for row in class_funnel for column in counts)
+        class_funnel_html = (
+            _table(funnel_table, "class-funnel", "Funnel per split and target class", right=counts)
+            + (figure_img(class_funnel_figure(class_funnel), "class_funnel.png",
+                          "funnel per split and target class") if known else "")
+            + '<p class="note">From ' + run_summary + ": clips (window, view pairs) per split and target class at "
+              "each step of the selection, in order; a policy that is off keeps every clip of the step before. "
+              "\"rendered\" counts the clips written before verification, \"kept\" those the manifests list.</p>")
+    else:
+        class_funnel_html = (
+            '<h3>Funnel per split and target class</h3><p class="note" id="no-class-funnel">Not available: '
+            f"{run_summary} has no funnel per split and target class (an output written before the selection "
+            "policies, or no summary at all). A new <code>savgbench curate</code> or <code>savgbench plan</code> "
+            "run writes it.</p>")
     sections.append(_section("funnel", "Funnel and rejects", (
         '<div class="pair">'
         + _table(manifest_funnel(recordings, clips, rejects), "funnel", "Funnel")
@@ -560,6 +706,7 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
         + "</div>"
         + '<p class="note">From the manifests. Candidate and qualifying (window, view) counts and stage timings are '
           f"in {run_summary}.</p>"
+        + class_funnel_html
     )))
 
     sections.append(_section("balance", "Class balance", (
@@ -567,6 +714,18 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
         + '<p class="note">A clip counts for a class when at least one of its label frames has that class onscreen; '
           "a clip with both counts for both. The SAVGBench release has speech : instrument ≈ 2 : 1.</p>"
     )))
+
+    h_fov_text = "/".join(f"{value:g}°" for value in sorted(set(clips["h_fov_deg"]))) or "h_fov"
+    sections.append(_section("near-duplicates", "Near-duplicates", (
+        _table(near_duplicate_summary(clips, near), "near-duplicates", "Near-duplicates per kept clip",
+               right=["mean near-duplicates"])
+        + figure_img(near_duplicates_figure(clips, near), "near_duplicates.png",
+                     "histogram of near-duplicates per kept clip, per split")
+        + '<p class="note">For each kept clip, the other kept clips of the same recording whose windows overlap by '
+          f"more than half and whose view centres are closer than half the horizontal field of view ({h_fov_text} "
+          "/ 2): the same moment seen again from nearly the same direction. The release preset is calibrated to a "
+          "mean of at most 1.0; keeping every qualifying window and view gives about 50 on real trajectories.</p>"
+    ) if len(clips) else '<p class="note">No clips were kept.</p>'))
 
     sections.append(_section("positions", "Where the events are", figure_img(
         position_histograms_figure(events, content_width_px, h_fov_deg), "positions.png",
@@ -622,11 +781,12 @@ def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
-def _table(frame: pd.DataFrame, name: str, caption: str, empty: str = "none") -> str:
-    """A table with a caption; numeric columns right-aligned. An empty frame gives a note instead of a bare header."""
+def _table(frame: pd.DataFrame, name: str, caption: str, empty: str = "none", right: Sequence[str] = ()) -> str:
+    """A table with a caption; numeric columns, and those named in `right` (numbers as text), right-aligned. An
+    empty frame gives a note instead of a bare header."""
     if frame.empty:
         return f'<div><h3>{html.escape(caption)}</h3><p class="note" id="table-{name}">{html.escape(empty)}</p></div>'
-    numeric = [pd.api.types.is_numeric_dtype(frame[column]) for column in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[column]) or column in right for column in frame.columns]
     head = "".join(f'<th{" class=num" if is_number else ""}>{html.escape(str(column))}</th>'
                    for column, is_number in zip(frame.columns, numeric))
     body = "".join(
@@ -690,7 +850,8 @@ window.addEventListener("load", function () {
 
 def _page(output_dir: Path, recipe_hashes: Sequence[str], headline: str, sections: Sequence[str]) -> str:
     nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in (
-        ("funnel", "Funnel"), ("balance", "Balance"), ("positions", "Positions"), ("views", "Views"),
+        ("funnel", "Funnel"), ("balance", "Balance"), ("near-duplicates", "Near-duplicates"),
+        ("positions", "Positions"), ("views", "Views"),
         ("sheets", "Contact sheets"), ("recordings", "Recordings")))
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
