@@ -153,8 +153,9 @@ class VideoTiming:
     whose 0 is the audio's 0).
 
     `start_s` is the first frame's time and `end_s` the last frame's time plus one `frame_period_s` (see
-    `frame_period_s`: the nominal period, which dropped frames do not lengthen); `gaps_s` lists each hole as (from_s, to_s), the times of the two consecutive frames around
-    it, wherever they are more than 1.5 frame periods apart (dropped frames, variable frame rate).
+    `frame_period_s`: the nominal period, which dropped frames do not lengthen); `gaps_s` lists each hole as
+    (from_s, to_s), the times of the two consecutive frames around it, wherever they are more than 1.5 frame
+    periods apart (dropped frames, variable frame rate).
     """
 
     start_s: float

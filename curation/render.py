@@ -92,7 +92,8 @@ class GridFrames:
     height) of the last frame whose timestamp is at or before m/rate_hz: the first frame for ticks before it, and
     the frame before a gap for ticks in the gap. The ticks end with the last one at or before the end of the last
     frame (its timestamp plus one nominal frame period, `frame_period_s`). With `wanted`, only those ticks are
-    yielded; only frames a yielded tick shows are converted to RGB. `threads` is the decoder's thread count (0: libavcodec's choice).
+    yielded; only frames a yielded tick shows are converted to RGB. `threads` is the decoder's thread count (0:
+    libavcodec's choice).
 
     An unreadable file, or one whose first frame does not decode, raises MediaError naming it. A demux or decode
     error later ends the ticks with the frames decoded before it, and sets `failed_at_s` (how far the packets had
