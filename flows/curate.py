@@ -29,9 +29,10 @@ def curate(
 
     `recipe` is a YAML path, a shipped recipe's name (`release`, `exhaustive`) or a mapping (default: the SAVGBench
     rule itself, as `exhaustive`; the `savgbench` deployments and the CLI give `release`); `overrides` are
-    `key=value` strings (values parsed as YAML) or a mapping. The run ends Completed, also when recordings were rejected, with a message
-    counting the recordings curated and rejected; its result, what calling `curate(...)` returns, is the paths of
-    the manifests, split lists, report and audit page (`curate(..., return_state=True)` gives the state itself).
+    `key=value` strings (values parsed as YAML) or a mapping. The run ends Completed, also when recordings were
+    rejected, with a message counting the recordings curated and rejected; its result, what calling `curate(...)`
+    returns, is the paths of the manifests, split lists, report and audit page (`curate(..., return_state=True)`
+    gives the state itself).
     """
     curation_recipe = load_recipe(recipe, overrides)  # refused here, before any work, if invalid
     run = run_curation(source_dir, output_dir, curation_recipe, PrefectTaskCaller())
