@@ -189,8 +189,9 @@ class DetectionRow:
 
 @dataclass(frozen=True)
 class SpatialAvAlignRow:
-    """Spatial AV-Align of one generated video: ``tp`` and ``fn`` over its scored localisations (active, and inside
-    the picture), ``score`` = tp / (tp + fn) or None when nothing was scored. ``video_path`` is as found (relative
+    """Spatial AV-Align of one generated video: ``tp`` and ``fn`` over its localisations (every active one, inside
+    the picture or not, by the authors' rule: docs/conventions.md), ``score`` = tp / (tp + fn) or None when nothing
+    was scored. ``video_path`` is as found (relative
     to the evaluated folder); ``localizer`` names where the localisations came from ("mid_side" or a CSV path).
     """
 

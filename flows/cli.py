@@ -290,11 +290,15 @@ def _add_evaluate(sub) -> None:
     p.add_argument("generated", type=Path, help="folder of mp4 clips (256x256 letterboxed or 256x144, stereo)")
     p.add_argument("--weights", default=None,
                    help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
-    p.add_argument("--json", type=Path, default=None, help='write {"score", "tp", "fn", "clips"} pooled over the set')
+    p.add_argument("--json", type=Path, default=None,
+                   help='write {"score", "tp", "fn", "clips", "by_class"} pooled over the set; by_class has '
+                        '"speech" and "instrument" ({"score", "tp", "fn"}) from the CSVs\' classes 0 and 1 '
+                        '(zero counts and a null score with the mid-side localiser, which does not classify)')
     p.add_argument("--parquet", type=Path, default=None,
                    help="per-clip TP, FN and score (default: GENERATED/spatial_av_align.parquet)")
     p.add_argument("--localizations", type=Path, default=None, metavar="DIR",
-                   help="an external localiser's CSVs, DIR/<clip>.csv with rows frame,class,x at 10 fps "
+                   help="an external localiser's CSVs in the authors' SELD format, DIR/<clip>.csv with rows "
+                        "frame,class,x at 10 fps, no header, integers or floats such as 12.0,0.0,123.456 "
                         "(default: the training-free mid-side localiser)")
     _add_recipe_options(p)
 
@@ -306,15 +310,17 @@ def _run_evaluate(args) -> int:
 
     from curation.metric.av_align import AlignCounts
     from curation.metric.detect import DetectorError, cached_detector, people_detect_fn
-    from curation.metric.evaluate import EvaluateInputError, evaluate_video, generated_videos
+    from curation.metric.evaluate import EvaluateInputError, evaluate_clip, generated_videos
     from curation.media import MediaError
     from data_contracts._atomic import atomic_path, write_text_atomic
+    from data_contracts.classes import TARGET_CLASSES
     from data_contracts.errors import ContractError
     from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA, rows_to_table
     from data_contracts.recipe import load_recipe
 
     parquet_path = args.parquet or args.generated / "spatial_av_align.parquet"
     rows = []
+    by_class: dict[str, list] = {name: [] for name in TARGET_CLASSES}
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         videos = generated_videos(args.generated)
@@ -324,16 +330,23 @@ def _run_evaluate(args) -> int:
         print(f"{'clip':<48} {'tp':>5} {'fn':>5} {'score':>6}")
         for video in videos:
             csv_path = args.localizations / f"{video.stem}.csv" if args.localizations else None
-            row = evaluate_video(video, recipe, detect, localizations_csv=csv_path, root=args.generated)
+            evaluation = evaluate_clip(video, recipe, detect, localizations_csv=csv_path, root=args.generated)
+            row = evaluation.row
             rows.append(row)
+            for name, counts in evaluation.by_class.items():
+                by_class[name].append(counts)
             score = "-" if row.score is None else f"{row.score:.3f}"
             print(f"{row.clip:<48} {row.tp:>5} {row.fn:>5} {score:>6}", flush=True)
     except (ContractError, DetectorError, EvaluateInputError, MediaError) as exc:
         print(f"savgbench evaluate: {exc}", file=sys.stderr)
         return 2
+
+    def figures(counts: AlignCounts) -> dict:
+        return {"score": None if counts.n_scored == 0 else round(counts.score, 6), "tp": counts.tp, "fn": counts.fn}
+
     pooled = AlignCounts.pooled(AlignCounts(row.tp, row.fn) for row in rows)
-    result = {"score": None if pooled.n_scored == 0 else round(pooled.score, 6), "tp": pooled.tp, "fn": pooled.fn,
-              "clips": len(rows)}
+    result = {**figures(pooled), "clips": len(rows),
+              "by_class": {name: figures(AlignCounts.pooled(counts)) for name, counts in by_class.items()}}
     score = "-" if result["score"] is None else f"{result['score']:.3f}"
     print(f"{'pooled over ' + str(len(rows)) + ' clips':<48} {pooled.tp:>5} {pooled.fn:>5} {score:>6}")
     with atomic_path(parquet_path) as partial:

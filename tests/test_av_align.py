@@ -1,5 +1,6 @@
 """The Spatial AV-Align rule on hand-built cases: the ±40 px overlap with its boundary, the ±1 video frame tolerance
-around round(f·4/10), boxes elsewhere, pooling; and the vectorised rule against a plain loop."""
+around round(f·4/10), boxes elsewhere, pooling; the vectorised rule against a plain loop; and the authors' rule
+(`match_boxes_authors`: truncated pixels, frames 48–51, off-picture sounds, no boxes) on hand-made edge cases."""
 
 import math
 
@@ -8,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curation.metric.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask, video_frame_of_label_frame
+from curation.metric.av_align import (AlignCounts, AuthorsRuleError, align_counts, authors_video_frame, match_boxes,
+                                     match_boxes_authors, onscreen_mask, video_frame_of_label_frame)
 
 
 def matched(label_frame, x_px, boxes, fps=4):
@@ -102,3 +104,74 @@ def test_vectorised_rule_agrees_with_a_plain_loop(sound_list, box_list):
         for f, x in sound_list
     ]
     assert got.tolist() == expected
+
+
+def authors(sounds, boxes):
+    """match_boxes_authors for sounds [(label_frame, x)] and boxes [(video_frame, x0, x1)], as a list of bools."""
+    box_columns = [list(column) for column in zip(*boxes)] if boxes else [[], [], []]
+    return match_boxes_authors([s[0] for s in sounds], [s[1] for s in sounds], *box_columns).tolist()
+
+
+# (label frame, x, box (video frame, x0, x1), TP?) for the authors' rule: int(x1) >= int(x) - 40 and
+# int(x0) <= int(x) + 40, boxes in video frames k - 1 ... k + 1 with k = round(f * 4 / 10), k = 20 -> 19.
+AUTHORS_CASES = [
+    (10, 100.0, (4, 50.0, 60.0), True),      # x1 exactly at x - 40
+    (10, 100.0, (4, 50.0, 59.999), False),   # a fraction short: int(59.999) = 59
+    (10, 100.9, (4, 50.0, 60.0), True),      # int(100.9) = 100: floats would say 60 < 60.9
+    (10, 100.0, (4, 140.0, 150.0), True),    # x0 exactly at x + 40
+    (10, 100.0, (4, 140.999, 150.0), True),  # a fraction past it still truncates to 140
+    (10, 100.0, (4, 141.0, 150.0), False),
+    (10, 99.99, (4, 50.0, 59.5), True),      # int(99.99) - 40 = 59 = int(59.5)
+    (10, -0.5, (4, 40.0, 50.0), True),       # int(-0.5) = 0 (toward zero, not floor): 40 <= 40
+    (10, -0.5, (4, 40.5, 50.0), True),
+    (10, -0.5, (4, 41.0, 50.0), False),
+    (10, -3.0, (4, 0.0, 10.0), True),        # off the picture (x < 0), scored like any other
+    (10, -3.0, (4, 37.9, 50.0), True),
+    (10, -3.0, (4, 38.0, 50.0), False),      # an FN, not skipped
+    (10, 259.0, (4, 200.0, 256.0), True),    # off the picture (x > 256)
+    (10, 259.0, (4, 0.0, 218.9), False),     # int(218.9) = 218 < 219
+    (46, 100.0, (17, 90.0, 110.0), True),    # k = round(18.4) = 18
+    (47, 100.0, (17, 90.0, 110.0), False),   # k = round(18.8) = 19
+    (47, 100.0, (18, 90.0, 110.0), True),
+    (48, 100.0, (18, 90.0, 110.0), True),    # k = round(19.2) = 19
+    (48, 100.0, (17, 90.0, 110.0), False),
+    (49, 100.0, (18, 90.0, 110.0), True),    # k = round(19.6) = 20 -> 19: frames 18-19
+    (49, 100.0, (17, 90.0, 110.0), False),
+    (50, 100.0, (18, 90.0, 110.0), True),    # k = 20 -> 19
+    (51, 100.0, (18, 90.0, 110.0), True),    # k = round(20.4) = 20 -> 19
+    (51, 100.0, (19, 90.0, 110.0), True),
+    (51, 100.0, (17, 90.0, 110.0), False),
+]
+
+
+@pytest.mark.parametrize(("label_frame", "x_px", "box", "expected"), AUTHORS_CASES)
+def test_authors_rule_edge_cases(label_frame, x_px, box, expected):
+    assert authors([(label_frame, x_px)], [box]) == [expected]
+
+
+def test_authors_rule_scores_two_rows_of_one_frame_separately():
+    # Two classes in label frame 10, one at the person and one across the picture; classes are not compared.
+    assert authors([(10, 50.0), (10, 200.0)], [(4, 40.0, 60.0)]) == [True, False]
+
+
+def test_authors_rule_makes_every_row_of_a_clip_without_boxes_an_fn():
+    # No boxes at all: every row is an FN before any frame is looked at, so even a frame past the clip is not an error.
+    assert authors([(10, 100.0), (49, -3.0), (60, 259.0)], []) == [False, False, False]
+    assert align_counts(authors([(10, 100.0), (49, -3.0)], [])) == AlignCounts(0, 2)
+    assert authors([], [(4, 0.0, 256.0)]) == []
+
+
+def test_authors_video_frames_clamp_20_and_refuse_the_rest():
+    assert authors_video_frame(np.arange(52)).tolist() == [min(int(np.round(f * 4 / 10)), 19) for f in range(52)]
+    assert authors_video_frame([48, 49, 50, 51]).tolist() == [19, 19, 19, 19]
+    with pytest.raises(AuthorsRuleError, match="label frame 52 is video frame 21, outside the clip's 0–19"):
+        authors_video_frame([10, 52])
+    with pytest.raises(AuthorsRuleError, match="label frame -2 is video frame -1"):
+        authors_video_frame([-2])
+    with pytest.raises(AuthorsRuleError, match="label frame 52"):
+        authors([(52, 100.0)], [(4, 0.0, 256.0)])
+
+
+def test_authors_rule_refuses_a_non_finite_pixel():
+    with pytest.raises(ValueError, match="x_px nan is not a finite pixel"):
+        authors([(10, np.nan)], [(4, 0.0, 256.0)])

@@ -100,13 +100,14 @@ def test_a_box_at_the_source_is_a_true_positive_and_one_elsewhere_a_false_negati
 
 def test_external_localisations_are_scored_as_given(clips, tmp_path):
     csv_path = tmp_path / "letterboxed.csv"
-    # Header; frames 0-9 at the box, 10-19 far from it, 20 twice (two classes), one off the picture (not scored).
-    lines = ["frame,class,x"] + [f"{f},0,{SOURCE_X_PX:.2f}" for f in range(10)] + [f"{f},1,240" for f in range(10, 20)]
-    lines += ["20,0,85", "20,9,240", "21,0,-30"]
+    # The authors' writer: no header, floats. Frames 0-9 at the box, 10-19 far from it, 20 twice (two classes), one
+    # off the picture (an FN: scored like any other), 49 (video frame 20, clamped to 19).
+    lines = [f"{f}.0,0.0,{SOURCE_X_PX:.3f}" for f in range(10)] + [f"{f}.0,1.0,240.0" for f in range(10, 20)]
+    lines += ["20,0,85", "20,9,240", "21,0,-30", "49.0,1.0,90.5"]
     csv_path.write_text("\n".join(lines) + "\n")
     row = evaluate_video(clips["letterboxed"], RECIPE, StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10),
                          localizations_csv=csv_path)
-    assert (row.tp, row.fn) == (11, 11)
+    assert (row.tp, row.fn) == (12, 12)
     assert row.localizer == str(csv_path)
 
 
@@ -116,13 +117,55 @@ def test_localisation_csv_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(EvaluateInputError, match=r"clip.csv: line 2: expected frame,class,x"):
         read_localizations_csv(path)
     path.write_text("0,1,100\n1,1,left\n")
-    with pytest.raises(EvaluateInputError, match=r"clip.csv: line 2: frame='1', x='left' are not numbers"):
+    with pytest.raises(EvaluateInputError, match=r"clip.csv: line 2: x='left' is not a number"):
         read_localizations_csv(path)
     with pytest.raises(EvaluateInputError, match=r"missing.csv: no localisation CSV"):
         read_localizations_csv(tmp_path / "missing.csv")
     path.write_text("3,0,12.5\n4,1,200\n")
-    frames, x_px = read_localizations_csv(path)
-    assert frames.tolist() == [3, 4] and x_px.tolist() == [12.5, 200.0]
+    frames, classes, x_px = read_localizations_csv(path)
+    assert frames.tolist() == [3, 4] and classes.tolist() == [0, 1] and x_px.tolist() == [12.5, 200.0]
+
+
+def test_the_authors_seld_csv_is_read_without_a_header_and_with_float_numbers(tmp_path):
+    path = tmp_path / "clip.csv"
+    # As pandas writes it: no header, every number a float, several rows per frame.
+    path.write_text("12.0,0.0,123.456\n12.0,1.0,-3.5\n13.0,0.0,259.0\n")
+    frames, classes, x_px = read_localizations_csv(path)
+    assert frames.tolist() == [12, 12, 13] and classes.tolist() == [0, 1, 0]
+    assert x_px.tolist() == [123.456, -3.5, 259.0]
+    assert frames.dtype == np.int64 and classes.dtype == np.int64
+    # A header naming the three columns is still accepted.
+    path.write_text("frame,class,x\n12,0,100\n")
+    assert read_localizations_csv(path)[0].tolist() == [12]
+    # An empty file is no rows, not an error.
+    path.write_text("")
+    assert [a.tolist() for a in read_localizations_csv(path)] == [[], [], []]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("12.5,0.0,100.0\n", r"clip.csv: line 1: frame='12.5' is not a whole number"),
+    ("12.0,0.0,100.0\n13.0,0.5,100.0\n", r"clip.csv: line 2: class='0.5' is not a whole number"),
+    ("x,0,100\n", r"clip.csv: line 1: frame='x' is not a number"),
+    ("12,0,100\nframe,class,x\n", r"clip.csv: line 2: frame='frame' is not a number"),
+    ("12,0,nan\n", r"clip.csv: line 1: frame=12, x=nan: out of range"),
+    ("-1.0,0,100\n", r"clip.csv: line 1: frame=-1, x=100.0: out of range"),
+    ("inf,0,100\n", r"clip.csv: line 1: frame='inf' is not a whole number"),
+])
+def test_non_integral_or_malformed_frames_and_classes_are_refused_naming_file_line_and_value(tmp_path, text,
+                                                                                            message):
+    path = tmp_path / "clip.csv"
+    path.write_text(text)
+    with pytest.raises(EvaluateInputError, match=message):
+        read_localizations_csv(path)
+
+
+def test_a_localisation_past_the_clip_is_refused_naming_the_csv(clips, tmp_path):
+    csv_path = tmp_path / "late.csv"
+    # Label frame 52 is video frame round(20.8) = 21: outside a 20-frame clip (only 20 is clamped to 19).
+    csv_path.write_text("51.0,0.0,100.0\n52.0,0.0,100.0\n")
+    message = r"late.csv: label frame 52 is video frame 21, outside the clip's 0–19"
+    with pytest.raises(EvaluateInputError, match=message):
+        evaluate_video(clips["letterboxed"], RECIPE, StubDetector(90.0, 110.0), localizations_csv=csv_path)
 
 
 def test_cli_refuses_an_empty_folder(tmp_path, capsys):
@@ -146,9 +189,37 @@ def test_cli_writes_per_clip_parquet_and_pooled_json(tmp_path, capsys, clips, mo
     out = capsys.readouterr().out
     assert "pooled over 2 clips" in out
     result = json.loads((tmp_path / "result.json").read_text())
-    assert set(result) == {"score", "tp", "fn", "clips"}
+    assert set(result) == {"score", "tp", "fn", "clips", "by_class"}
     assert result["clips"] == 2 and result["fn"] == 0 and result["score"] == 1.0 and result["tp"] >= 98
+    # The mid-side localiser does not classify: no per-class figures.
+    assert result["by_class"] == {name: {"score": None, "tp": 0, "fn": 0} for name in ("speech", "instrument")}
     table = pq.read_table(folder / "spatial_av_align.parquet")
     assert table.schema.equals(SPATIAL_AV_ALIGN_SCHEMA, check_metadata=False)
     assert table.column("clip").to_pylist() == ["a", "b"]
     assert sum(table.column("tp").to_pylist()) == result["tp"]
+
+
+def test_cli_scores_the_authors_csvs_pooled_and_per_class(tmp_path, capsys, clips, monkeypatch):
+    import curation.metric.detect
+
+    folder, csvs = tmp_path / "generated", tmp_path / "seld"
+    folder.mkdir()
+    csvs.mkdir()
+    (folder / "a.mp4").symlink_to(clips["letterboxed"])
+    (folder / "b.mp4").symlink_to(clips["bare_25fps"])
+    # a: speech at the person (TP) twice, instrument across the picture (FN) and off it (FN), an unknown class (TP).
+    (csvs / "a.csv").write_text(f"0.0,0.0,{SOURCE_X_PX!r}\n0.0,1.0,240.0\n1.0,0.0,{SOURCE_X_PX!r}\n"
+                                f"2.0,1.0,-3.0\n3.0,5.0,{SOURCE_X_PX!r}\n")
+    # b: an instrument at the person in the clamped last frames (TP) and a speech row off the picture (FN).
+    (csvs / "b.csv").write_text(f"49.0,1.0,{SOURCE_X_PX!r}\n50.0,0.0,259.0\n")
+    stub = StubDetector(SOURCE_X_PX - 10, SOURCE_X_PX + 10)
+    monkeypatch.setattr(curation.metric.detect, "cached_detector", lambda *args: "detector")
+    monkeypatch.setattr(curation.metric.detect, "detect_people",
+                        lambda detector, frames, box, threshold: stub(frames, box))
+    assert main(["evaluate", str(folder), "--localizations", str(csvs), "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (result["tp"], result["fn"], result["score"]) == (4, 3, round(4 / 7, 6))
+    assert result["by_class"] == {"speech": {"score": round(2 / 3, 6), "tp": 2, "fn": 1},
+                                  "instrument": {"score": round(1 / 3, 6), "tp": 1, "fn": 2}}
+    table = pq.read_table(folder / "spatial_av_align.parquet")
+    assert table.column("tp").to_pylist() == [3, 1] and table.column("fn").to_pylist() == [2, 1]

@@ -141,7 +141,9 @@ def test_evaluate_scores_ground_truth_high_and_swapped_or_mirrored_copies_clearl
     printed = capsys.readouterr().out
     record("evaluate", scores)
     assert all(result["clips"] == EVALUATE_SAMPLE and result["tp"] + result["fn"] > 200 for result in scores.values())
-    assert scores["ground_truth"]["score"] >= 0.85, printed
+    # 0.80, not 0.85: the authors' rule scores localisations off the picture too (the mid-side localiser puts
+    # about a sixth of this sample's sounds there), which the project's earlier rule skipped.
+    assert scores["ground_truth"]["score"] >= 0.80, printed
     assert scores["swapped"]["score"] <= scores["ground_truth"]["score"] - 0.3, scores
     assert scores["mirrored"]["score"] <= scores["ground_truth"]["score"] - 0.3, scores
     per_clip = pq.read_table(ground_truth / "spatial_av_align.parquet")

@@ -4,8 +4,9 @@ localiser per 100 ms frame, and the metric's rule between them (`curation.metric
 A generated clip is an mp4 with stereo audio, 256×256 letterboxed (the 256×144 picture between black bars) or the
 bare 256×144 picture, at any frame rate of at least 4 fps; other sizes of the same shapes are scaled to them. The
 localisations come from the training-free mid-side localiser (`curation.metric.localize`) or from an external
-localiser's per-clip CSV (`frame,class,x` at 10 fps, x in pixels of the 256-px-wide picture), as the authors' code reads them.
-Only localisations inside the picture (0 ≤ x ≤ 256) are scored: off the picture there is no box to look for.
+localiser's per-clip CSV in the authors' SELD format (no header, rows `frame,class,x` at 10 fps, numbers written as
+integers or floats such as `12.0,0.0,123.456`, x in pixels of the 256-px-wide picture). Every localisation is scored
+with the authors' rule (`match_boxes_authors`), off the picture or not.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from curation.metric.av_align import AlignCounts, align_counts, match_boxes, onscreen_mask
+from curation.metric.av_align import AlignCounts, AuthorsRuleError, align_counts, match_boxes_authors
 from curation.metric.detect import DetectFn
 from curation.metric.localize import localize_mid_side
 from curation.media import MediaError, ffmpeg_command, iter_video_frames, probe_media
+from data_contracts.classes import TARGET_CLASSES
 from data_contracts.manifests import SpatialAvAlignRow
 from data_contracts.recipe import Recipe
 
@@ -32,6 +34,8 @@ __all__ = [
     "clip_layout",
     "read_stereo",
     "read_localizations_csv",
+    "ClipEvaluation",
+    "evaluate_clip",
     "evaluate_video",
     "generated_videos",
 ]
@@ -94,33 +98,48 @@ def read_stereo(path: Path, rate_hz: int) -> np.ndarray:
     return np.frombuffer(result.stdout, dtype=np.float32).reshape(-1, 2)
 
 
-def read_localizations_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(label_frame, x_px) of an external localiser's CSV: rows `frame,class,x` at 10 fps, an optional header.
+def _integral(path: Path, line_number: int, name: str, text: str) -> int:
+    """A CSV field that must be a whole number, written as an integer or a float (`12`, `12.0`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise EvaluateInputError(f"{path}: line {line_number}: {name}={text!r} is not a number") from None
+    if not np.isfinite(value) or value != np.floor(value):
+        raise EvaluateInputError(f"{path}: line {line_number}: {name}={text!r} is not a whole number")
+    return int(value)
 
-    Every row is a localised sound (its class is not used by the metric). Raises EvaluateInputError naming the file
-    and line of a malformed row.
+
+def read_localizations_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label_frame, class_index, x_px) of an external localiser's CSV in the authors' SELD format: no header, rows
+    `frame,class,x` at 10 fps, several rows per frame allowed; frame and class whole numbers written as integers or
+    floats (`12.0`), x a finite float. A first line `frame,class,x` is skipped; an empty file has no rows.
+
+    Raises EvaluateInputError naming the file, line and value of a malformed row.
     """
     if not path.is_file():
         raise EvaluateInputError(f"{path}: no localisation CSV for this clip")
-    frames, xs = [], []
+    frames, classes, xs = [], [], []
     with path.open(newline="") as stream:
         for line_number, row in enumerate(csv.reader(stream), start=1):
             if not row or not "".join(row).strip():
                 continue
-            if line_number == 1 and not row[0].strip().lstrip("-").isdigit():
-                continue  # a header
+            if line_number == 1 and [field.strip().lower() for field in row] == ["frame", "class", "x"]:
+                continue  # a header, though the authors' writer has none
             if len(row) < 3:
                 raise EvaluateInputError(f"{path}: line {line_number}: expected frame,class,x, got {row!r}")
+            frame = _integral(path, line_number, "frame", row[0].strip())
+            class_index = _integral(path, line_number, "class", row[1].strip())
             try:
-                frame, x_px = int(row[0]), float(row[2])
+                x_px = float(row[2])
             except ValueError:
-                raise EvaluateInputError(f"{path}: line {line_number}: frame={row[0]!r}, x={row[2]!r} are not numbers"
-                                         ) from None
+                raise EvaluateInputError(f"{path}: line {line_number}: x={row[2]!r} is not a number") from None
             if frame < 0 or not np.isfinite(x_px):
                 raise EvaluateInputError(f"{path}: line {line_number}: frame={frame}, x={x_px}: out of range")
             frames.append(frame)
+            classes.append(class_index)
             xs.append(x_px)
-    return np.asarray(frames, dtype=np.int64), np.asarray(xs, dtype=np.float64)
+    return (np.asarray(frames, dtype=np.int64), np.asarray(classes, dtype=np.int64),
+            np.asarray(xs, dtype=np.float64))
 
 
 def generated_videos(folder: Path) -> list[Path]:
@@ -133,18 +152,36 @@ def generated_videos(folder: Path) -> list[Path]:
     return videos
 
 
+@dataclass(frozen=True)
+class ClipEvaluation:
+    """Spatial AV-Align of one generated clip: its `row`, and TP/FN per target class (`by_class`, "speech" for the
+    CSV's class 0 and "instrument" for 1, as the authors number them; empty for the mid-side localiser, which does
+    not classify). Rows of other classes count only in `row`."""
+
+    row: SpatialAvAlignRow
+    by_class: dict[str, AlignCounts]
+
+
 def evaluate_video(path: Path, recipe: Recipe, detect: DetectFn, *, localizations_csv: Path | None = None,
                    root: Path | None = None) -> SpatialAvAlignRow:
-    """Spatial AV-Align TP and FN of one generated clip (`video_path` in the row is relative to `root` if given).
+    """Spatial AV-Align TP and FN of one generated clip: `evaluate_clip(...).row`."""
+    return evaluate_clip(path, recipe, detect, localizations_csv=localizations_csv, root=root).row
+
+
+def evaluate_clip(path: Path, recipe: Recipe, detect: DetectFn, *, localizations_csv: Path | None = None,
+                  root: Path | None = None) -> ClipEvaluation:
+    """Spatial AV-Align TP and FN of one generated clip, overall and per class (`video_path` in the row is relative
+    to `root` if given).
 
     The video is resampled to the recipe's fps (frame k shows time k/fps) and every frame goes to `detect`; sounds
-    come from `localizations_csv` if given, else from the mid-side localiser on the clip's audio.
+    come from `localizations_csv` if given, else from the mid-side localiser on the clip's audio. A sound whose
+    video frame falls outside the clip's `recipe.frames_per_clip` (other than the clamped last one) is refused.
     """
     layout = clip_layout(path, recipe)
     frames = np.stack(list(iter_video_frames(path, layout.width_px, layout.height_px, fps=recipe.fps)))
     found = detect(frames, layout.content_box_px)
     if localizations_csv is not None:
-        label_frame, x_px = read_localizations_csv(localizations_csv)
+        label_frame, class_index, x_px = read_localizations_csv(localizations_csv)
         localizer = str(localizations_csv)
     else:
         localization = localize_mid_side(read_stereo(path, recipe.audio_rate), recipe.audio_rate,
@@ -152,11 +189,18 @@ def evaluate_video(path: Path, recipe: Recipe, detect: DetectFn, *, localization
                                          content_height_px=recipe.content_height)
         label_frame = np.flatnonzero(localization.active)
         x_px = localization.x_px[label_frame]
+        class_index = None
         localizer = MID_SIDE
-    scored = onscreen_mask(x_px, recipe.content_width)
-    counts: AlignCounts = align_counts(match_boxes(label_frame[scored], x_px[scored], found.frame, found.x0_px,
-                                                   found.x1_px, video_fps=recipe.fps))
-    return SpatialAvAlignRow(
+    try:
+        matched = match_boxes_authors(label_frame, x_px, found.frame, found.x0_px, found.x1_px,
+                                      video_fps=recipe.fps, n_video_frames=recipe.frames_per_clip)
+    except AuthorsRuleError as exc:
+        source = localizations_csv if localizations_csv is not None else path
+        raise EvaluateInputError(f"{source}: {exc}") from None
+    counts: AlignCounts = align_counts(matched)
+    by_class = {} if class_index is None else {
+        name: align_counts(matched[class_index == index]) for index, name in enumerate(TARGET_CLASSES)}
+    row = SpatialAvAlignRow(
         clip=path.stem,
         video_path=str(path.relative_to(root)) if root is not None else str(path),
         localizer=localizer,
@@ -165,3 +209,4 @@ def evaluate_video(path: Path, recipe: Recipe, detect: DetectFn, *, localization
         fn=counts.fn,
         score=None if counts.n_scored == 0 else counts.score,
     )
+    return ClipEvaluation(row, by_class)
