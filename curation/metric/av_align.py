@@ -92,15 +92,8 @@ def match_boxes(
     A box in video frame k with horizontal extent [x0, x1] matches when |k − round(f·fps/10)| ≤ tolerance_frames
     and x0 ≤ x + half_width_px and x1 ≥ x − half_width_px. All pixels are content pixels of one clip.
     """
-    frames = np.asarray(label_frame, dtype=np.int64).reshape(-1)
-    x = np.asarray(x_px, dtype=np.float64).reshape(-1)
-    box_frame = np.asarray(box_video_frame, dtype=np.int64).reshape(-1)
-    x0 = np.asarray(box_x0_px, dtype=np.float64).reshape(-1)
-    x1 = np.asarray(box_x1_px, dtype=np.float64).reshape(-1)
-    if frames.shape != x.shape:
-        raise ValueError(f"label_frame has {frames.size} values but x_px has {x.size}")
-    if not box_frame.size == x0.size == x1.size:
-        raise ValueError(f"box arrays differ in length: {box_frame.size}, {x0.size}, {x1.size}")
+    frames, x, box_frame, x0, x1 = _sounds_and_boxes(np.asarray(label_frame, dtype=np.int64), x_px,
+                                                     box_video_frame, box_x0_px, box_x1_px)
     if box_frame.size == 0 or frames.size == 0:
         return np.zeros(frames.shape, dtype=bool)
     # Sounds × boxes: a clip has at most a few hundred of each, so the full matrix is small.
@@ -143,15 +136,8 @@ def match_boxes_authors(
     scored, inside the picture or not; classes are not compared. Exact for |pixel| < 2**53; a non-finite x raises
     ValueError (Python's int() refuses it too).
     """
-    frames = np.asarray(label_frame).reshape(-1)
-    x = np.asarray(x_px, dtype=np.float64).reshape(-1)
-    box_frame = np.asarray(box_video_frame, dtype=np.int64).reshape(-1)
-    x0 = np.asarray(box_x0_px, dtype=np.float64).reshape(-1)
-    x1 = np.asarray(box_x1_px, dtype=np.float64).reshape(-1)
-    if frames.shape != x.shape:
-        raise ValueError(f"label_frame has {frames.size} values but x_px has {x.size}")
-    if not box_frame.size == x0.size == x1.size:
-        raise ValueError(f"box arrays differ in length: {box_frame.size}, {x0.size}, {x1.size}")
+    frames, x, box_frame, x0, x1 = _sounds_and_boxes(np.asarray(label_frame), x_px, box_video_frame, box_x0_px,
+                                                     box_x1_px)
     for name, values in (("x_px", x), ("box x0_px", x0), ("box x1_px", x1)):
         if not np.isfinite(values).all():
             raise ValueError(f"{name} {values[~np.isfinite(values)][0]} is not a finite pixel")
@@ -179,3 +165,17 @@ def align_counts(matched) -> AlignCounts:
     matched = np.asarray(matched, dtype=bool)
     tp = int(matched.sum())
     return AlignCounts(tp=tp, fn=int(matched.size - tp))
+
+
+def _sounds_and_boxes(label_frame: np.ndarray, x_px, box_video_frame, box_x0_px, box_x1_px):
+    """The sounds' (label frames, x) and the boxes' (video frames, x0, x1) as flat arrays, checked to pair up."""
+    frames = label_frame.reshape(-1)
+    x = np.asarray(x_px, dtype=np.float64).reshape(-1)
+    box_frame = np.asarray(box_video_frame, dtype=np.int64).reshape(-1)
+    x0 = np.asarray(box_x0_px, dtype=np.float64).reshape(-1)
+    x1 = np.asarray(box_x1_px, dtype=np.float64).reshape(-1)
+    if frames.shape != x.shape:
+        raise ValueError(f"label_frame has {frames.size} values but x_px has {x.size}")
+    if not box_frame.size == x0.size == x1.size:
+        raise ValueError(f"box arrays differ in length: {box_frame.size}, {x0.size}, {x1.size}")
+    return frames, x, box_frame, x0, x1
