@@ -166,6 +166,12 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe,
                         thresholds: Mapping[str, int] | None = None) -> RecordingPlan:
     """Candidate (window, view) pairs of one recording and the clips the selection rule and the de-duplication
     policies keep; with `thresholds` (its split's, see `budget_selection`), only those the budget keeps too."""
+    return _selected_plan(loaded, recipe, thresholds)
+
+
+def _selected_plan(loaded: LoadedRecording, recipe: Recipe, thresholds: Mapping[str, int] | None) -> RecordingPlan:
+    """The recording's plan after the selection rule, the de-duplication policies and (with `thresholds`) the
+    budget, logged with its counts: what both the render path and the planning-only path start from."""
     row = loaded.row
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
     n_selected = len(plan.clips)
@@ -347,12 +353,7 @@ def plan_part_task(loaded: LoadedRecording, output_dir: str, recipe: Recipe,
     if kept is not None and kept.key == key:
         run_logger(__name__).info("%s: part unchanged (%d clips)", row.recording_id, kept.rows["clips"])
         return RecordingSummary.of_part(kept, {})
-    plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
-    n_selected = len(plan.clips)
-    plan = budget_selection(plan, thresholds)
-    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept%s", row.recording_id, plan.n_candidates,
-                              plan.n_qualifying, n_selected,
-                              "" if thresholds is None else f", {len(plan.clips)} within the budget")
+    plan = _selected_plan(loaded, recipe, thresholds)
     clips, events = planned_tables(plan)
     info = write_part(output_dir, row, key, plan.n_candidates, plan.n_qualifying,
                       {"clips": clips, "events": events, "rejects": REJECTS_SCHEMA.empty_table()},

@@ -146,15 +146,22 @@ def test_planned_clips_slice_pickle_and_compare_as_clip_plans(plan):
         columns_to_table(events_columns(clips), EVENTS_SCHEMA))
 
 
+def rule_counts(annotation_rows, recording_plan, recipe):
+    """The window starts, the per-window onscreen counts ("any" and per target class) and the selection rule's
+    result for a plan's recording, from the selection module's functions alone."""
+    track = EventTrack.from_rows(annotation_rows)
+    projection = project_events(track, recording_plan.views, recipe.h_fov_deg, recipe.v_fov_deg,
+                                recipe.content_width, recipe.content_height)
+    flags = onscreen_frame_flags(track, projection, recipe.class_map_dict(), recording_plan.n_frames)
+    starts = window_starts(recording_plan.n_frames, recipe.window_frames, recipe.hop_frames)
+    counts = {name: window_counts(f, starts, recipe.window_frames) for name, f in flags.items()}
+    selection = select_windows(counts["any"], starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
+    return starts, counts, selection
+
+
 def test_the_plan_keeps_exactly_the_selection_rules_pairs_with_its_counts(plan):
     annotation_rows, recording_plan = plan
-    track = EventTrack.from_rows(annotation_rows)
-    projection = project_events(track, recording_plan.views, RECIPE.h_fov_deg, RECIPE.v_fov_deg,
-                                RECIPE.content_width, RECIPE.content_height)
-    flags = onscreen_frame_flags(track, projection, RECIPE.class_map_dict(), recording_plan.n_frames)
-    starts = window_starts(recording_plan.n_frames, RECIPE.window_frames, RECIPE.hop_frames)
-    counts = {name: window_counts(f, starts, RECIPE.window_frames) for name, f in flags.items()}
-    selection = select_windows(counts["any"], starts, RECIPE.min_onscreen_frames, RECIPE.max_views_per_window)
+    starts, counts, selection = rule_counts(annotation_rows, recording_plan, RECIPE)
     pairs = selection.kept_pairs()
     assert [(int(starts[w]), v) for w, v in pairs] == [(c.clip.start_frame, c.view_index) for c in recording_plan.clips]
     assert [(int(counts["any"][v, w]), int(counts["speech"][v, w]), int(counts["instrument"][v, w])) for w, v in pairs
@@ -172,13 +179,7 @@ def policy_plan(annotation_rows, recipe):
     """A plan and the (view, window) masks its stages should give, from the selection module's functions."""
     recording_plan = plan_recording("fold9_room1_mix001", "dev-train-synth", "generation", 30.0, annotation_rows,
                                     recipe)
-    track = EventTrack.from_rows(annotation_rows)
-    projection = project_events(track, recording_plan.views, recipe.h_fov_deg, recipe.v_fov_deg,
-                                recipe.content_width, recipe.content_height)
-    flags = onscreen_frame_flags(track, projection, recipe.class_map_dict(), recording_plan.n_frames)
-    starts = window_starts(recording_plan.n_frames, recipe.window_frames, recipe.hop_frames)
-    counts = {name: window_counts(f, starts, recipe.window_frames) for name, f in flags.items()}
-    selection = select_windows(counts["any"], starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
+    starts, counts, selection = rule_counts(annotation_rows, recording_plan, recipe)
     separated = separate_views(counts["any"], selection.kept, view_separation_deg(recording_plan.views),
                                recipe.min_view_separation_deg)
     spaced = space_clips_in_time(separated, starts, recipe.min_clip_gap_frames)
