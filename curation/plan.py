@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.sampling import DrawnClip
 from curation.selection import (
     EventTrack,
     View,
@@ -47,6 +48,7 @@ __all__ = [
     "clips_columns",
     "events_columns",
     "label_frame_count",
+    "plan_drawn_clips",
     "plan_recording",
 ]
 
@@ -409,17 +411,11 @@ def plan_recording(
     (`separate_views`), then `min_clip_gap_frames` (`space_clips_in_time`), each only when set."""
     views = tuple(View(float(a), float(e)) for e in recipe.view_elevations_deg for a in recipe.view_azimuths_deg)
     n_label_frames = whole_label_frames(duration_s)
-    class_map = recipe.class_map_dict()
     track = EventTrack.from_rows(annotation_rows)
-    v_fov_deg = recipe.v_fov_deg
-    projection = project_events(track, views, recipe.h_fov_deg, v_fov_deg, recipe.content_width, recipe.content_height)
-    flags = onscreen_frame_flags(track, projection, class_map, n_label_frames)
     starts = window_starts(n_label_frames, recipe.window_frames, recipe.hop_frames)
-    counts = window_counts(flags["any"], starts, recipe.window_frames)
-    per_target = {t: window_counts(f, starts, recipe.window_frames) for t, f in flags.items() if t != "any"}
+    onscreen = _Onscreen.of(track, views, starts, n_label_frames, recipe)
+    counts, speech_frames, instrument_frames = onscreen.counts, onscreen.speech_frames, onscreen.instrument_frames
     selection = select_windows(counts, starts, recipe.min_onscreen_frames, recipe.max_views_per_window)
-    no_frames = np.zeros_like(counts)
-    speech_frames, instrument_frames = per_target.get("speech", no_frames), per_target.get("instrument", no_frames)
     separated = selection.kept
     if recipe.min_view_separation_deg is not None:
         separated = separate_views(counts, separated, view_separation_deg(views), recipe.min_view_separation_deg)
@@ -430,6 +426,89 @@ def plan_recording(
     stages = dict(zip(FUNNEL_STAGES, (None, selection.qualifying, separated, kept)))
     class_counts = {stage: _count_by_class(mask, is_instrument) for stage, mask in stages.items()}
 
+    clips = _planned_clips(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept)
+    return RecordingPlan(
+        recording_id=recording_id,
+        views=views,
+        n_frames=n_label_frames,
+        n_candidates=int(counts.size),
+        n_qualifying=int(selection.qualifying.sum()),
+        clips=clips,
+        n_after_view_separation=int(separated.sum()),
+        n_after_clip_gap=int(kept.sum()),
+        class_counts=class_counts,
+    )
+
+
+def plan_drawn_clips(
+    recording_id: str,
+    source_folder: str,
+    split: str,
+    duration_s: float,
+    annotation_rows: Sequence,
+    recipe: Recipe,
+    drawn: Sequence[DrawnClip],
+) -> RecordingPlan:
+    """The recipe's random sampling (`curation.sampling`): one recording's drawn clips, every one of them kept, with
+    their events, as `plan_recording` plans the clips the selection rule keeps. No selection rule applies: each
+    funnel stage counts the drawn clips. ValueError when a draw is of another recording, repeats another, or has
+    its window past the recording's end."""
+    n_label_frames = whole_label_frames(duration_s)
+    for clip in drawn:
+        if clip.recording_id != recording_id or not 0 <= clip.start_frame <= n_label_frames - recipe.window_frames:
+            raise ValueError(f"{recording_id}: drawn clip {clip} is not a whole window of this recording "
+                             f"({n_label_frames} label frames)")
+    if len(set(drawn)) != len(drawn):
+        raise ValueError(f"{recording_id}: a clip is drawn twice")
+    # No draw: one view and no window (no clip), so that the arrays keep their shapes.
+    views = tuple(sorted({View(c.view_azimuth_deg, c.view_elevation_deg) for c in drawn},
+                         key=lambda v: (v.view_elevation_deg, v.view_azimuth_deg))) or (View(0.0, 0.0),)
+    starts = np.array(sorted({c.start_frame for c in drawn}), dtype=np.int64)
+    track = EventTrack.from_rows(annotation_rows)
+    onscreen = _Onscreen.of(track, views, starts, n_label_frames, recipe)
+    kept = np.zeros(onscreen.counts.shape, dtype=bool)
+    view_position = {view: i for i, view in enumerate(views)}
+    kept[[view_position[View(c.view_azimuth_deg, c.view_elevation_deg)] for c in drawn],
+         np.searchsorted(starts, [c.start_frame for c in drawn])] = True
+    clips = _planned_clips(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept)
+    by_class = _count_by_class(kept, onscreen.instrument_frames > onscreen.speech_frames)
+    n_drawn = len(drawn)
+    return RecordingPlan(recording_id=recording_id, views=views, n_frames=n_label_frames, n_candidates=n_drawn,
+                         n_qualifying=n_drawn, clips=clips, n_after_view_separation=n_drawn,
+                         n_after_clip_gap=n_drawn, class_counts={stage: dict(by_class) for stage in FUNNEL_STAGES})
+
+
+@dataclass(frozen=True)
+class _Onscreen:
+    """A recording's events seen from `views` (`projection`), and per (view, window) the label frames holding an
+    onscreen event of interest (`counts`), of speech and of instrument (views × windows arrays)."""
+
+    projection: Any
+    class_map: dict[int, str]
+    counts: np.ndarray
+    speech_frames: np.ndarray
+    instrument_frames: np.ndarray
+
+    @classmethod
+    def of(cls, track: EventTrack, views: Sequence[View], starts: np.ndarray, n_label_frames: int,
+           recipe: Recipe) -> "_Onscreen":
+        class_map = recipe.class_map_dict()
+        projection = project_events(track, views, recipe.h_fov_deg, recipe.v_fov_deg, recipe.content_width,
+                                    recipe.content_height)
+        flags = onscreen_frame_flags(track, projection, class_map, n_label_frames)
+        counts = window_counts(flags["any"], starts, recipe.window_frames)
+        per_target = {t: window_counts(f, starts, recipe.window_frames) for t, f in flags.items() if t != "any"}
+        no_frames = np.zeros_like(counts)
+        return cls(projection, class_map, counts, per_target.get("speech", no_frames),
+                   per_target.get("instrument", no_frames))
+
+
+def _planned_clips(recording_id: str, source_folder: str, split: str, recipe: Recipe, track: EventTrack,
+                   onscreen: _Onscreen, views: Sequence[View], starts: np.ndarray, kept: np.ndarray) -> PlannedClips:
+    """The kept (view, window) pairs (`kept`, views × windows, as `onscreen.counts`) as the recording's
+    PlannedClips, ordered by window then view, with each clip's counts of onscreen frames and its slice of the
+    events."""
+    counts, speech_frames, instrument_frames = onscreen.counts, onscreen.speech_frames, onscreen.instrument_frames
     # Kept (window, view) pairs ordered by window then view, as `Selection.kept_pairs`.
     window_index, view_index = np.nonzero(kept.T)
     # Events sorted by frame, so each window's events are one contiguous slice.
@@ -454,21 +533,10 @@ def plan_recording(
         "first": first[window_index],
         "stop": stop[window_index],
     }
-    shared = RecordingEvents(recording_id, recipe.recipe_hash, track, projection, class_map)
-    clips = PlannedClips(shared, split, source_folder, label_frames_to_manifest_s(recipe.window_frames),
-                         recipe.h_fov_deg, v_fov_deg, arrays,
-                         _clip_ids(recording_id, starts, views, window_index, view_index))
-    return RecordingPlan(
-        recording_id=recording_id,
-        views=views,
-        n_frames=n_label_frames,
-        n_candidates=int(counts.size),
-        n_qualifying=int(selection.qualifying.sum()),
-        clips=clips,
-        n_after_view_separation=int(separated.sum()),
-        n_after_clip_gap=int(kept.sum()),
-        class_counts=class_counts,
-    )
+    shared = RecordingEvents(recording_id, recipe.recipe_hash, track, onscreen.projection, onscreen.class_map)
+    return PlannedClips(shared, split, source_folder, label_frames_to_manifest_s(recipe.window_frames),
+                        recipe.h_fov_deg, recipe.v_fov_deg, arrays,
+                        _clip_ids(recording_id, starts, views, window_index, view_index))
 
 
 def _count_by_class(mask: np.ndarray | None, is_instrument: np.ndarray) -> dict[str, int]:

@@ -76,6 +76,18 @@ class Recipe:
             instrument 1: the budget's share of each target class (a clip's target class is the one with the most
             onscreen label frames in it, ties: speech). Without a budget, the classes with more candidates are cut
             down to the ratio relative to the scarcest class.
+
+    Sampling, instead of the selection rule (left out of the hash with the rule, the default):
+        sampling: "rule" (the SAVGBench selection rule and the policies above) or "random": clips drawn uniformly
+            as the DCASE2025 stereo SELD generator draws them (`curation.sampling`): (recording, start label frame,
+            view) with recordings weighted by their number of start frames, start frames anywhere, view azimuths on
+            a grid of `sample_view_step_deg` from 0 (elevations: view_elevations_deg), distinct, deterministic for
+            `sample_seed`. view_azimuths_deg and min_onscreen_frames are not used; max_views_per_window and the
+            policies must be left off (null).
+        sample_clips: with random sampling, the clips each split ends with (>= 1): a clip a later stage rejects
+            (clipped audio, visual verification) is replaced by the stream's next draw.
+        sample_seed: with random sampling, the seed of the draws (an integer >= 0).
+        sample_view_step_deg: with random sampling, the step of the view azimuth grid, in (0, 360] degrees.
     """
 
     window_frames: int = 50
@@ -108,6 +120,10 @@ class Recipe:
     min_clip_gap_frames: int | None = None
     max_clips_per_source_hour: float | None = None
     class_balance: tuple[tuple[str, float], ...] | None = None
+    sampling: str = "rule"
+    sample_clips: int | None = None
+    sample_seed: int | None = None
+    sample_view_step_deg: float | None = None
 
     def __post_init__(self) -> None:
         # Coercing here (not only in load_recipe) means a Recipe built in code is checked and hashed the same way.
@@ -157,10 +173,11 @@ class Recipe:
     def recipe_hash(self) -> str:
         """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere.
 
-        A selection policy that is off (None) is left out of the JSON, so a recipe that sets none of them hashes as
-        it did before the policies existed.
+        A selection policy that is off (None) is left out of the JSON, and so are the sampling keys with the
+        selection rule, so a recipe that sets none of them hashes as it did before they existed.
         """
-        values = {key: value for key, value in self.to_dict().items() if not (key in POLICY_KEYS and value is None)}
+        values = {key: value for key, value in self.to_dict().items() if not (key in POLICY_KEYS and value is None)
+                  and not (key in SAMPLING_KEYS and self.sampling == "rule")}
         canonical = json.dumps(_canonical_numbers(values), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
@@ -249,6 +266,9 @@ def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
 # The selection policies: each off when None, and then left out of the recipe hash.
 POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance")
+# How clips are chosen: the selection rule (then these keys are left out of the recipe hash) or random draws.
+SAMPLING_KEYS = ("sampling", "sample_clips", "sample_seed", "sample_view_step_deg")
+SAMPLING_MODES = ("rule", "random")
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -327,6 +347,9 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
+    for key, as_number in (("sample_clips", _as_int), ("sample_seed", _as_int), ("sample_view_step_deg", _as_float)):
+        value = getattr(recipe, key)
+        coerced[key] = None if value is None else as_number(key, value)
     return coerced
 
 
@@ -474,6 +497,7 @@ def _validate(recipe: Recipe) -> None:
         if not recipe.verify:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
     _validate_policies(recipe, fail)
+    _validate_sampling(recipe, fail)
     if recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
         fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
     if recipe.window_frames * recipe.audio_rate % LABEL_FRAMES_PER_S:
@@ -503,6 +527,28 @@ def _validate_policies(recipe: Recipe, fail: Callable[[str, str], None]) -> None
         if missing:
             refuse(f"no weight for target class {missing[0]!r}: give every target class of class_map a weight (or "
                    "null for no balance)")
+
+
+def _validate_sampling(recipe: Recipe, fail: Callable[[str, str], None]) -> None:
+    if recipe.sampling not in SAMPLING_MODES:
+        fail("sampling", f"expected one of {', '.join(SAMPLING_MODES)}")
+    if recipe.sampling == "rule":
+        for key in SAMPLING_KEYS[1:]:
+            if getattr(recipe, key) is not None:
+                fail(key, "is for sampling: random (the selection rule draws nothing)")
+        return
+    for key in SAMPLING_KEYS[1:]:
+        if getattr(recipe, key) is None:
+            fail(key, "sampling: random needs it")
+    if recipe.sample_clips < 1:
+        fail("sample_clips", "must be >= 1")
+    if recipe.sample_seed < 0:
+        fail("sample_seed", "must be >= 0")
+    if not 0 < recipe.sample_view_step_deg <= 360:
+        fail("sample_view_step_deg", "must be in (0, 360] degrees")
+    for key in ("max_views_per_window", *POLICY_KEYS):
+        if getattr(recipe, key) is not None:
+            fail(key, "is a selection policy: with sampling: random every drawn clip is kept (leave it null)")
 
 
 def _canonical_numbers(value: Any) -> Any:

@@ -1,12 +1,13 @@
-"""The curate flow's body, written once: discover → inspect → plan → render → verify (when the recipe says
-so) → manifests + splits → report → audit page; planning only (the plan flow, `render=False`): discover → inspect →
-plan part → manifests + splits → report.
+"""The curate flow's body, written once: discover → per recording, inspect → plan → render (one task run) → verify
+(when the recipe says so) → manifests + splits → report → audit page; planning only (the plan flow,
+`render=False`): discover → per recording, inspect → plan part (one task run) → manifests + splits → report.
 
-Each recording's last task writes its rows as the recording's part (`tasks.parts`) and hands back a summary of
-counts; the manifests are merged from the parts. The flow holds the summaries and the recordings and rejects rows of
-the run, never the clips or events of all recordings. With a clip budget or a class balance, every recording is
-planned first for its clip hashes (8 bytes a clip, all the flow holds of the plans), each split's thresholds are
-decided from them, and only then are the recordings planned again and rendered (see `run_curation`).
+A recording's stages run in one task run (`tasks.curate_recording`), since Prefect's cost grows with the task runs.
+Its task writes its rows as the recording's part (`tasks.parts`) and hands back a summary of counts; the manifests
+are merged from the parts. The flow holds the summaries and the recordings and rejects rows of the run, never the
+clips or events of all recordings. With a clip budget or a class balance, every recording is planned first for its
+clip hashes (8 bytes a clip, all the flow holds of the plans), each split's thresholds are decided from them, and
+only then are the recordings planned again and rendered (see `run_curation`).
 
 `run_curation` composes the tasks through a `TaskCaller`, which decides how a task runs:
 - `PrefectTaskCaller` (the `curate` flow): a call is a task run, a submit goes to the flow's Prefect task runner;
@@ -14,10 +15,10 @@ decided from them, and only then are the recordings planned again and rendered (
   `concurrent.futures.ThreadPoolExecutor`, so that the difference in wall time is what Prefect costs.
 Both get the same work in the same order, so both write the same bytes.
 
-Nothing one recording does stops the run: an exception a recording's task raises (inspect, plan, render, verify)
-rejects that recording as `internal_error` and the others go on. Failures of the run's own tasks (discover, the
-manifests, the report, the audit page) fail the run. The run holds the output folder's lock (`tasks.run_lock`)
-throughout, so a second run on the same folder is refused at once.
+Nothing one recording does stops the run: an exception in one of a recording's stages (inspect, plan, render,
+verify) rejects that recording as `internal_error` in that stage and the others go on. Failures of the run's own
+tasks (discover, the manifests, the report, the audit page) fail the run. The run holds the output folder's lock
+(`tasks.run_lock`) throughout, so a second run on the same folder is refused at once.
 """
 
 from __future__ import annotations
@@ -32,19 +33,20 @@ import pyarrow.parquet as pq
 from prefect import Task
 
 from curation.discover import SourceRecording, folder_problem
+from curation.sampling import ClipDraws, DrawnClip, split_seed, view_grid_deg
 from data_contracts.manifests import RecordingRow, RejectRow
 from data_contracts.recipe import Recipe
+from data_contracts.timebase import whole_label_frames
 from tasks._run_context import run_logger
 from tasks.audit import audit
 from tasks.curate_recording import (
+    RecordingOutcome,
     RecordingSummary,
-    plan_candidates_task,
-    plan_part_task,
-    plan_recording_task,
-    reload_recording_task,
-    render_recording_task,
+    curate_budgeted_task,
+    curate_recording_task,
+    recording_candidates_task,
 )
-from tasks.discover import LoadedRecording, discover, inspect_recording
+from tasks.discover import discover
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.outcomes import (
     INTERNAL_ERROR,
@@ -64,7 +66,7 @@ from tasks.report import budget_summary, report
 from tasks.run_lock import OutputLock
 from tasks.verify import recipe_detect, verify_part
 
-__all__ = ["CurationRun", "TaskCaller", "TaskFuture", "PrefectTaskCaller", "PlainTaskCaller", "run_curation"]
+__all__ = ["CurationRun", "PlainTaskCaller", "PrefectTaskCaller", "TaskCaller", "TaskFuture", "run_curation"]
 
 
 class TaskFuture(Protocol):
@@ -158,6 +160,9 @@ class CurationRun:
                 f"{self.n_rejected_recordings} rejected (see {self.paths['rejects']})")
 
 
+# Random sampling: rounds of drawing again for the clips later stages rejected, at most.
+MAX_SAMPLING_ROUNDS = 20
+
 # Recordings whose tasks are submitted and not yet done: what the flow holds at once (their inspections' results,
 # and the plans the render tasks are given) is bounded by this many recordings, not by the corpus.
 MAX_RECORDINGS_IN_FLIGHT = 16
@@ -167,21 +172,22 @@ def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskC
                  annotations_only: bool = False) -> CurationRun:
     """Curate the recordings under `source_dir` into `output_dir` with `recipe`, running the tasks through `caller`.
 
-    Each recording's tasks end by writing its part (`tasks.parts`) and hand back only a summary; the manifests are
-    merged from the parts (`tasks.manifests.write_manifests`). At most `MAX_RECORDINGS_IN_FLIGHT` recordings are
-    between their inspection and their last task at once: inspections are submitted ahead, each accepted
-    recording's plan and render as its inspection comes back, in discovery order; verification (only when
-    `recipe.verify`: otherwise no such task runs at all) follows each render. A recording whose task raises is
-    rejected (`internal_error`, in the stage that raised) and the run goes on. Raises
+    Each recording's task (inspect, plan, render: `tasks.curate_recording.curate_recording_task`) ends by writing
+    its part (`tasks.parts`) and hands back only its row and a summary; the manifests are merged from the parts
+    (`tasks.manifests.write_manifests`). The tasks are submitted in discovery order, at most
+    `MAX_RECORDINGS_IN_FLIGHT` at once, and taken in that order; verification (only when `recipe.verify`: otherwise
+    no such task runs at all) follows each render. A recording one of whose stages raises is rejected
+    (`internal_error`, in that stage) and the run goes on. Raises
     `tasks.run_lock.OutputBusy`, before any work, when another run holds `output_dir`.
 
     With a clip budget or a class balance (`tasks.outcomes.budget_applies`) which clips a recording keeps depends
     on the whole split, so the run goes in two passes, each bounded the same way: first every recording is
-    inspected and planned for its clip hashes only (`plan_candidates_task`); then each split's thresholds are
-    decided (`tasks.outcomes.decide_budgets`: the flow holds 8 bytes a clip, never the plans); then, in discovery
-    order, each recording's annotations are read again (`reload_recording_task`), and it is planned with its
-    split's thresholds and rendered (or its part written). The kept clips depend on the recordings and the recipe
-    only: not on the order tasks finish in, the task runner, or what earlier runs rendered.
+    inspected and planned for its clip hashes only (one task run each: `recording_candidates_task`); then each
+    split's thresholds are decided (`tasks.outcomes.decide_budgets`: the flow holds 8 bytes a clip, never the
+    plans); then, in discovery order, each recording's annotations are read again, and it is planned with its
+    split's thresholds and rendered, or its part written (one task run each: `curate_budgeted_task`). The kept
+    clips depend on the recordings and the recipe only: not on the order tasks finish in, the task runner, or what
+    earlier runs rendered.
 
     `render=False` plans only (`savgbench plan`): each recording's plan becomes its part (`plan_part_task`: the
     clips it would render, media paths included), no media is written, verified, pruned or audited; the manifests,
@@ -202,16 +208,11 @@ def run_curation(source_dir: str, output_dir: str, recipe: Recipe, caller: TaskC
 
 @dataclass
 class _Recording:
-    """A recording in flight: its discovery, then its inspection's future, then its tasks' futures (dropped, with
-    what they hold, once the recording is done). With a budget, between the two passes: its row and video size
-    (`loaded`, then, is the future of its annotations read again)."""
+    """A recording in flight: its discovery, then its task's future (dropped, with what it holds, once the
+    recording is done). With a budget, between the two passes: its row and video size."""
 
     source: SourceRecording
     split: str
-    inspection: TaskFuture | None = None
-    recording_id: str = ""
-    loaded: TaskFuture | None = None
-    plan: TaskFuture | None = None
     work: TaskFuture | None = None
     row: RecordingRow | None = None
     video_size_px: tuple[int, int] | None = None
@@ -226,12 +227,14 @@ class _Run:
         self.source_dir, self.output_dir, self.recipe, self.caller = source_dir, output_dir, recipe, caller
         self.render = render
         self.verify = render and recipe.verify
-        # Passed only when set, so discovery and inspection tasks without the parameter still run.
+        # Passed only when set, so discovery tasks without the parameter still run.
         self.flags = (True,) if annotations_only else ()
         self.logger = run_logger(__name__)
         self.recordings: list[RecordingRow] = []
         self.rejects: list[RejectRow] = []
-        self.summaries: list[RecordingSummary] = []  # in discovery order, failed renders included
+        # By recording id, in discovery order, failed renders included (random sampling may curate a recording
+        # again: its latest summary stands).
+        self.summaries: dict[str, RecordingSummary] = {}
         # With a budget: clip hashes per split and target class (one array per recording), and the thresholds.
         self.hashes: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self.budgets: dict[str, SplitBudget] | None = None
@@ -248,9 +251,13 @@ class _Run:
         found = caller.call(discover, self.source_dir, recipe, *self.flags)
         self.recordings, self.rejects = list(found.rejected_rows), list(found.rejects)
         waiting = deque(_Recording(source, split) for source, split in found.accepted)
-        if budget_applies(recipe):
+        if recipe.sampling == "random":
+            inspected: list[_Recording] = []
+            self._work(waiting, self._submit_candidates, lambda r: self._take_candidates(r, inspected))
+            self._sample(inspected)
+        elif budget_applies(recipe):
             planned: list[_Recording] = []
-            self._inspect_and_work(waiting, self._submit_candidates, lambda r: self._take_candidates(r, planned))
+            self._work(waiting, self._submit_candidates, lambda r: self._take_candidates(r, planned))
             self.budgets = decide_budgets(self.hashes, self.recordings, recipe)
             self.hashes.clear()
             for split, budget in self.budgets.items():
@@ -259,9 +266,9 @@ class _Run:
                             budget.kept, budget.candidates)
             self._work(deque(planned), self._submit_budgeted, self._finish)
         else:
-            self._inspect_and_work(waiting, self._submit, self._finish)
+            self._work(waiting, self._submit, self._finish)
 
-        summaries = self.summaries
+        summaries = list(self.summaries.values())
         rejects = [replace(r, detail=relative_detail(r.detail, *roots)) for r in self.rejects]
         seconds = sum_stage_seconds(summaries)
         pairs = count_pairs(summaries)
@@ -291,36 +298,9 @@ class _Run:
                     n_rejected)
         return CurationRun(paths, n_clips, len(summaries), n_rendered_clips, seconds, len(recordings), n_rejected)
 
-    def _inspect_and_work(self, waiting: deque[_Recording], submit, finish) -> None:
-        """Inspect the waiting recordings (submitted ahead), `submit` each accepted one's work as its inspection comes
-        back, in discovery order, and `finish` it: at most `MAX_RECORDINGS_IN_FLIGHT` in flight."""
-        inspecting: deque[_Recording] = deque()
-        working: deque[_Recording] = deque()
-
-        def in_flight() -> int:
-            return len(inspecting) + len(working)
-
-        def fill() -> None:
-            while waiting and in_flight() < MAX_RECORDINGS_IN_FLIGHT:
-                recording = waiting.popleft()
-                recording.inspection = self.caller.submit(inspect_recording, recording.source, recording.split,
-                                                          self.source_dir, self.recipe, *self.flags)
-                inspecting.append(recording)
-
-        fill()
-        while inspecting:
-            recording = inspecting.popleft()
-            loaded = self._inspected(recording)
-            if loaded is not None:
-                submit(recording, loaded)
-                working.append(recording)
-            while working and (in_flight() >= MAX_RECORDINGS_IN_FLIGHT or not (inspecting or waiting)):
-                finish(working.popleft())
-            fill()
-
     def _work(self, waiting: deque[_Recording], submit, finish) -> None:
-        """`submit` the waiting recordings' work in order and `finish` each: at most `MAX_RECORDINGS_IN_FLIGHT` in
-        flight."""
+        """`submit` the waiting recordings' tasks in discovery order and `finish` each, in the same order: at most
+        `MAX_RECORDINGS_IN_FLIGHT` in flight."""
         working: deque[_Recording] = deque()
         while waiting or working:
             while waiting and len(working) < MAX_RECORDINGS_IN_FLIGHT:
@@ -329,93 +309,145 @@ class _Run:
                 working.append(recording)
             finish(working.popleft())
 
-    def _inspected(self, recording: _Recording) -> LoadedRecording | None:
-        """Take the recording's inspection: its row, and what it loaded when it passed (None when rejected)."""
-        inspection, recording.inspection = recording.inspection, None
+    def _outcome(self, recording: _Recording, stage: str) -> RecordingOutcome:
+        """The recording's task's outcome. The task turns its stages' exceptions into rejects itself; one that
+        escapes it (e.g. a worker lost) rejects the recording in `stage`, the stage its task ends with."""
+        future, recording.work = recording.work, None  # a future holds its task's result and arguments
         try:
-            inspected = inspection.result()
+            return future.result()
         except Exception as exc:
-            self.recordings.append(internal_error_row(recording.source, recording.split, self.recipe.recipe_hash))
-            self.rejects.append(self._internal_error("inspect", recording.source.recording_id, exc))
-            return None
-        self.recordings.append(inspected.row)
-        if inspected.reject is not None:
-            self.rejects.append(inspected.reject)
-            return None
-        recording.recording_id = inspected.row.recording_id
-        return inspected.loaded
+            row = recording.row or internal_error_row(recording.source, recording.split, self.recipe.recipe_hash)
+            return RecordingOutcome(replace(row, status="rejected", reason=INTERNAL_ERROR),
+                                    self._internal_error(stage, row.recording_id, exc))
 
-    def _submit(self, recording: _Recording, loaded: LoadedRecording, thresholds: dict[str, int] | None = None
-                ) -> None:
-        """Submit the recording's plan and render (or plan part); `loaded` may be a future. The thresholds (with a
-        budget) are passed only when set, so tasks without the parameter still run."""
-        caller, recipe, extra = self.caller, self.recipe, () if thresholds is None else (thresholds,)
-        if self.render:
-            recording.plan = caller.submit(plan_recording_task, loaded, recipe, *extra)
-            recording.work = caller.submit(render_recording_task, loaded, recording.plan, self.source_dir,
-                                           self.output_dir, recipe, *extra)
-        else:
-            recording.work = caller.submit(plan_part_task, loaded, self.output_dir, recipe, *extra)
+    def _take_row(self, recording: _Recording, outcome: RecordingOutcome) -> None:
+        """Record the outcome's row (new, or, in a budget's second pass, a change of the row the run holds) and the
+        rejects row that rejected it."""
+        if recording.row is None:
+            self.recordings.append(outcome.row)
+        elif outcome.row.status == "rejected":
+            self.recordings = mark_rejected(self.recordings, outcome.row.recording_id, outcome.row.reason)
+            self.summaries.pop(outcome.row.recording_id, None)
+        if outcome.reject is not None:
+            self.rejects.append(outcome.reject)
+
+    def _submit(self, recording: _Recording) -> None:
+        """Submit the recording's one task: inspect, plan and render it (or write its planned part)."""
+        recording.work = self.caller.submit(curate_recording_task, recording.source, recording.split,
+                                            self.source_dir, self.output_dir, self.recipe, self.render,
+                                            *self.flags)
 
     def _finish(self, recording: _Recording) -> None:
-        """Wait for the recording's tasks (verifying its part when asked) and keep its summary."""
-        caller, recipe = self.caller, self.recipe
-        stage = "plan"  # the stage running when an exception comes: the one the recording is rejected in
-        try:
-            if recording.loaded is not None:
-                recording.loaded.result()
-            if recording.plan is not None:
-                recording.plan.result()
-                stage = "render"
-            summary = recording.work.result()
-            if self.verify and summary.failure is None:
-                stage = "verify"
-                verified = caller.call(verify_part, summary, self.output_dir, recipe)
-                # The verified part's summary counts its clips; the funnel's stages are the render's.
-                summary = replace(verified, funnel=summary.funnel)
-        except Exception as exc:
-            if stage == "plan":
-                # The tasks given the failed reload or plan fail too: not reported again.
-                for future in (recording.plan, recording.work):
-                    if future is not None:
-                        future.wait()
-            self.rejects.append(self._internal_error(stage, recording.recording_id, exc))
-            self.recordings = mark_rejected(self.recordings, recording.recording_id, INTERNAL_ERROR)
+        """Take the recording's outcome (verifying its part when asked) and keep its summary."""
+        outcome = self._outcome(recording, "render" if self.render else "plan")
+        self._take_row(recording, outcome)
+        recording.row = recording.video_size_px = None
+        summary = outcome.summary
+        if summary is None:
             return
-        finally:
-            # A future holds its task's result and arguments.
-            recording.loaded = recording.plan = recording.work = None
+        if self.verify and summary.failure is None:
+            try:
+                verified = self.caller.call(verify_part, summary, self.output_dir, self.recipe)
+            except Exception as exc:
+                self.rejects.append(self._internal_error("verify", summary.recording_id, exc))
+                self.recordings = mark_rejected(self.recordings, summary.recording_id, INTERNAL_ERROR)
+                self.summaries.pop(summary.recording_id, None)
+                return
+            # The verified part's summary counts its clips; the funnel's stages are the render's.
+            summary = replace(verified, funnel=summary.funnel)
         if summary.failure is not None:
             self.rejects.append(summary.failure)
             self.recordings = mark_render_failure(self.recordings, summary)
-        self.summaries.append(summary)
+        self.summaries[summary.recording_id] = summary
 
-    def _submit_candidates(self, recording: _Recording, loaded: LoadedRecording) -> None:
-        """Budget, first pass: submit the recording's plan for its clip hashes; keep what the second pass needs."""
-        recording.row, recording.video_size_px = loaded.row, loaded.video_size_px
-        recording.work = self.caller.submit(plan_candidates_task, loaded, self.recipe)
+    def _submit_candidates(self, recording: _Recording) -> None:
+        """Budget, first pass: submit the recording's inspection and plan for its clip hashes."""
+        recording.work = self.caller.submit(recording_candidates_task, recording.source, recording.split,
+                                            self.source_dir, self.recipe, *self.flags)
 
     def _take_candidates(self, recording: _Recording, planned: list[_Recording]) -> None:
-        """Budget, first pass: keep the recording's clip hashes (a plan that raises rejects the recording)."""
-        try:
-            candidates = recording.work.result()
-        except Exception as exc:
-            self.rejects.append(self._internal_error("plan", recording.recording_id, exc))
-            self.recordings = mark_rejected(self.recordings, recording.recording_id, INTERNAL_ERROR)
+        """Budget (or random sampling), first pass: keep the recording's clip hashes, and its row and video size for
+        the second."""
+        outcome = self._outcome(recording, "plan")
+        self._take_row(recording, outcome)
+        if outcome.row.status != "ok":
             return
-        finally:
-            recording.work = None
-        for target, hashes in candidates.hashes.items():
-            self.hashes[candidates.split][target].append(hashes)
+        if outcome.candidates is not None:
+            for target, hashes in outcome.candidates.hashes.items():
+                self.hashes[outcome.candidates.split][target].append(hashes)
+        recording.row, recording.video_size_px = outcome.row, outcome.video_size_px
         planned.append(recording)
 
     def _submit_budgeted(self, recording: _Recording) -> None:
-        """Budget, second pass: read the recording's annotations again, then plan and render it (or write its
-        part) with its split's thresholds."""
-        recording.loaded = self.caller.submit(reload_recording_task, recording.row, recording.video_size_px,
-                                              self.source_dir)
-        self._submit(recording, recording.loaded, self.budgets[recording.row.split].thresholds)
-        recording.row = None
+        """Budget, second pass: submit the recording's one task: read its annotations again, plan it with its
+        split's thresholds, and render it (or write its planned part)."""
+        row = recording.row
+        recording.work = self.caller.submit(curate_budgeted_task, row, recording.video_size_px, self.source_dir,
+                                            self.output_dir, self.recipe, self.budgets[row.split].thresholds,
+                                            self.render)
+        recording.video_size_px = None
+
+    def _sample(self, inspected: list[_Recording]) -> None:
+        """Random sampling, after the first pass: draw each split's `sample_clips` clips from its accepted recordings
+        (`curation.sampling.ClipDraws`, seeded by the recipe's seed and the split), curate every recording with its
+        draws (one without any gets an empty part), then draw again, from the same streams, as many clips as later
+        stages rejected (clipped audio, verification) and curate the recordings those land in, until every split
+        holds `sample_clips` clips or its recordings hold no more. A draw on a recording rejected meanwhile is
+        dropped and replaced. The clips depend on the recordings and the recipe only."""
+        recipe, logger = self.recipe, self.logger
+        recordings = {r.row.recording_id: r for r in inspected}
+        streams = {split: ClipDraws([(r.row.recording_id, whole_label_frames(r.row.duration_s))
+                                     for r in inspected if r.row.split == split],
+                                    recipe.window_frames, view_grid_deg(recipe.sample_view_step_deg),
+                                    recipe.view_elevations_deg, split_seed(recipe.sample_seed, split))
+                   for split in sorted({r.row.split for r in inspected})}
+        drawn: dict[str, list[DrawnClip]] = {recording_id: [] for recording_id in recordings}
+        missing = dict.fromkeys(streams, recipe.sample_clips)
+        todo = set(recordings)  # the first round curates every recording, so that each has its part
+        for round_number in range(1, MAX_SAMPLING_ROUNDS + 1):
+            for split, n_missing in missing.items():
+                for clip in self._draw(streams[split], n_missing, split):
+                    drawn[clip.recording_id].append(clip)
+                    todo.add(clip.recording_id)
+            if not todo:
+                return
+            logger.info("random sampling, round %d: curating %d recordings (%s clips missing)", round_number,
+                        len(todo), ", ".join(f"{split} {n}" for split, n in missing.items()))
+            waiting = deque(replace(recordings[r], row=self._row(r), video_size_px=recordings[r].video_size_px)
+                            for r in recordings if r in todo)
+            self._work(waiting, lambda r: self._submit_drawn(r, tuple(drawn[r.row.recording_id])), self._finish)
+            todo = set()
+            kept = defaultdict(int)
+            for summary in self.summaries.values():
+                kept[recordings[summary.recording_id].split] += summary.n_clips
+            missing = {split: recipe.sample_clips - kept[split] for split in streams}
+        if any(missing.values()):
+            logger.warning("random sampling: stopped after %d rounds with clips missing (%s)", MAX_SAMPLING_ROUNDS,
+                           missing)
+
+    def _draw(self, stream: ClipDraws, n_clips: int, split: str) -> list[DrawnClip]:
+        """The stream's next `n_clips` draws on recordings still accepted (fewer, with a warning, when the split's
+        recordings hold no more)."""
+        ok = {r.recording_id for r in self.recordings if r.status == "ok"}
+        clips: list[DrawnClip] = []
+        while len(clips) < n_clips:
+            n_take = min(n_clips - len(clips), stream.capacity - stream.n_drawn)
+            if n_take <= 0:
+                self.logger.warning("random sampling: the %s split's recordings hold %d distinct clips: %d of the "
+                                    "%d asked for cannot be drawn", split, stream.capacity, n_clips - len(clips),
+                                    self.recipe.sample_clips)
+                break
+            clips.extend(clip for clip in stream.take(n_take) if clip.recording_id in ok)
+        return clips
+
+    def _row(self, recording_id: str) -> RecordingRow:
+        return next(r for r in self.recordings if r.recording_id == recording_id)
+
+    def _submit_drawn(self, recording: _Recording, drawn: tuple[DrawnClip, ...]) -> None:
+        """Random sampling: submit the recording's one task: read its annotations again, plan its drawn clips, and
+        render them (or write its planned part)."""
+        recording.work = self.caller.submit(curate_budgeted_task, recording.row, recording.video_size_px,
+                                            self.source_dir, self.output_dir, self.recipe, None, self.render, drawn)
 
     def _internal_error(self, stage: str, recording_id: str, exc: Exception) -> RejectRow:
         """Log a recording's task exception with its traceback; the rejects row that stands for it."""

@@ -1,6 +1,15 @@
-"""Plan and render one recording: the two per-recording stages after inspection. Each ends by writing the
-recording's part (`tasks.parts`) and hands back only a `RecordingSummary`; planning only (no media), the
-`plan_part_task` does both stages' share in one task.
+"""One recording's work, from inspection to its part, as the flow runs it: one task run a recording (and a pass),
+because what Prefect costs grows with the task runs, not with the work in them.
+
+- `curate_recording_task`: inspect, plan, and render (or, planning only, write the planned part) one recording;
+- with a clip budget, `recording_candidates_task` (inspect, plan for the clip hashes) in the first pass and
+  `curate_budgeted_task` (read the annotations again, plan within the thresholds, render) in the second.
+
+Each returns a `RecordingOutcome`: the recording's row, the rejects row that rejects it (if any) and, once it got
+through, a `RecordingSummary` (counts, never rows: the rows are in the recording's part, `tasks.parts`). An exception
+in one of its stages rejects the recording as `internal_error` in that stage ("inspect", "plan", "render"); the
+task itself returns normally. The stages are also tasks of their own (`plan_recording_task`,
+`render_recording_task`, `plan_part_task`, ...), for a caller that runs them one by one.
 
 With a clip budget or a class balance (`tasks.outcomes.budget_applies`), a recording's clips depend on the other
 recordings of its split: the flow first plans every recording for its clip hashes (`plan_candidates_task`), decides
@@ -21,6 +30,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from curation.budget import clip_hashes, kept_by_threshold
+from curation.discover import SourceRecording
 from curation.media import MediaError
 from curation.plan import (
     FUNNEL_STAGES,
@@ -28,9 +38,11 @@ from curation.plan import (
     RecordingPlan,
     clips_columns,
     events_columns,
+    plan_drawn_clips,
     plan_recording,
 )
 from curation.render import render_recording
+from curation.sampling import DrawnClip
 from data_contracts.annotations import parse_annotations
 from data_contracts.classes import TARGET_CLASSES
 from data_contracts.errors import ContractError
@@ -41,14 +53,20 @@ from data_contracts.manifests import (
     RecordingRow,
     RejectRow,
     columns_to_table,
+    make_clip_id,
     rows_to_table,
 )
 from data_contracts.recipe import Recipe
 from data_contracts.timebase import whole_label_frames
 from tasks._run_context import run_logger
-from tasks.discover import LoadedRecording
+from tasks.discover import LoadedRecording, inspect_recording
 from tasks.ledger import Ledger, entry_stage, render_key, verify_key
-from tasks.outcomes import relative_detail
+from tasks.outcomes import (
+    INTERNAL_ERROR,
+    internal_error_reject,
+    internal_error_row,
+    relative_detail,
+)
 from tasks.parts import (
     PLANNED,
     RENDERED,
@@ -60,9 +78,10 @@ from tasks.parts import (
     write_part,
 )
 
-__all__ = ["RecordingCandidates", "RecordingOutput", "RecordingSummary", "budget_selection", "clip_target_classes",
-           "count_by_class", "plan_candidates_task", "plan_part_task", "plan_recording_task", "planned_tables",
-           "recording_funnel", "reload_recording_task", "render_recording_task"]
+__all__ = ["RecordingCandidates", "RecordingOutcome", "RecordingOutput", "RecordingSummary", "budget_selection",
+           "clip_target_classes", "count_by_class", "curate_budgeted_task", "curate_recording_task",
+           "plan_candidates_task", "plan_part_task", "plan_recording_task", "planned_tables",
+           "recording_candidates_task", "recording_funnel", "reload_recording_task", "render_recording_task"]
 
 
 def clip_target_classes(clips: Sequence) -> np.ndarray:
@@ -169,10 +188,17 @@ def plan_recording_task(loaded: LoadedRecording, recipe: Recipe,
     return _selected_plan(loaded, recipe, thresholds)
 
 
-def _selected_plan(loaded: LoadedRecording, recipe: Recipe, thresholds: Mapping[str, int] | None) -> RecordingPlan:
+def _selected_plan(loaded: LoadedRecording, recipe: Recipe, thresholds: Mapping[str, int] | None,
+                   drawn: Sequence[DrawnClip] | None = None) -> RecordingPlan:
     """The recording's plan after the selection rule, the de-duplication policies and (with `thresholds`) the
-    budget, logged with its counts: what both the render path and the planning-only path start from."""
+    budget, logged with its counts: what both the render path and the planning-only path start from. With random
+    sampling, the plan of its `drawn` clips (`curation.plan.plan_drawn_clips`)."""
     row = loaded.row
+    if drawn is not None:
+        plan = plan_drawn_clips(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations,
+                                recipe, drawn)
+        run_logger(__name__).info("%s: %d clips drawn", row.recording_id, len(plan.clips))
+        return plan
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
     n_selected = len(plan.clips)
     plan = budget_selection(plan, thresholds)
@@ -247,11 +273,12 @@ def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
 
 @task(name="render-recording", task_run_name="render-{loaded.row.recording_id}", cache_policy=NO_CACHE)
 def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_dir: str, output_dir: str,
-                          recipe: Recipe, thresholds: Mapping[str, int] | None = None) -> RecordingSummary:
+                          recipe: Recipe, thresholds: Mapping[str, int] | None = None,
+                          drawn: Sequence[DrawnClip] | None = None) -> RecordingSummary:
     """Write the recording's clips (mp4, wav, metadata csv) that its ledger does not already hold, then its part.
 
     `plan` is the one `plan_recording_task` gave, given `thresholds` (its split's clip budget thresholds, None
-    without a budget), which the part's key includes; the ledger's key does not (a clip's bytes do not depend on
+    without a budget) or, with random sampling, the one of its `drawn` clips; the part's key includes both; the ledger's key does not (a clip's bytes do not depend on
     the budget), so another budget renders only the clips the ledger lacks.
 
     Clipped clips become rejects rows, and so do the clips the ledger remembers as rejected by visual verification
@@ -306,7 +333,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
         entry = ledger.clips[plan_clip.clip.clip_id]
         (written if entry["status"] == "written" else rejected).append((plan_clip, entry))
     funnel = recording_funnel(plan, [plan_clip for plan_clip, _ in written])
-    part = part_key(row, recipe, RENDERED, thresholds)
+    part = part_key(row, recipe, RENDERED, thresholds, _drawn_ids(drawn))
     kept = load_part_info(out, row.recording_id)
     if (not todo and kept is not None and kept.key in (part, verified_part_key(part, recipe))
             and (kept.rows["clips"], kept.rows["rejects"]) == (len(written), len(rejected))):
@@ -341,21 +368,132 @@ def planned_tables(plan: RecordingPlan) -> tuple[pa.Table, pa.Table]:
 
 @task(name="plan-part", task_run_name="plan-{loaded.row.recording_id}", cache_policy=NO_CACHE)
 def plan_part_task(loaded: LoadedRecording, output_dir: str, recipe: Recipe,
-                   thresholds: Mapping[str, int] | None = None) -> RecordingSummary:
+                   thresholds: Mapping[str, int] | None = None,
+                   drawn: Sequence[DrawnClip] | None = None) -> RecordingSummary:
     """Planning only: the recording's planned clips (with `thresholds`, those its split's budget keeps:
     `budget_selection`) and their events become its part as they would be listed once rendered (same ids and media
     paths, no file written, nothing rejected as clipped), with its funnel ("rendered": the planned clips). A part
     already on disk under this recording's key (thresholds included) is kept without planning again. The plan lives
-    only inside this task."""
+    only inside this task. With random sampling, the recording's `drawn` clips are its plan."""
     row = loaded.row
-    key = part_key(row, recipe, PLANNED, thresholds)
+    key = part_key(row, recipe, PLANNED, thresholds, _drawn_ids(drawn))
     kept = load_part_info(output_dir, row.recording_id)
     if kept is not None and kept.key == key:
         run_logger(__name__).info("%s: part unchanged (%d clips)", row.recording_id, kept.rows["clips"])
         return RecordingSummary.of_part(kept, {})
-    plan = _selected_plan(loaded, recipe, thresholds)
+    plan = _selected_plan(loaded, recipe, thresholds, drawn)
     clips, events = planned_tables(plan)
     info = write_part(output_dir, row, key, plan.n_candidates, plan.n_qualifying,
                       {"clips": clips, "events": events, "rejects": REJECTS_SCHEMA.empty_table()},
                       recording_funnel(plan))
     return RecordingSummary.of_part(info, {})
+
+
+@dataclass(frozen=True)
+class RecordingOutcome:
+    """What one recording's task hands the flow. `row` is its recordings row (status "ok", or "rejected" with its
+    reason); `reject` the rejects row that rejected it (None when it passed, and when rendering dropped it: the
+    summary's `failure` says why). `summary` is set once the recording got through its last stage (its part
+    written, or its render failure); `candidates` and `video_size_px`, in a budget's first pass, what the second
+    pass needs of it."""
+
+    row: RecordingRow
+    reject: RejectRow | None = None
+    summary: RecordingSummary | None = None
+    candidates: RecordingCandidates | None = None
+    video_size_px: tuple[int, int] | None = None
+
+
+def _internal_error(stage: str, row: RecordingRow, exc: Exception, recipe: Recipe) -> RecordingOutcome:
+    """The outcome of a recording whose `stage` raised `exc` (logged with its traceback): its row rejected as
+    `internal_error`, and the rejects row naming the stage and the exception."""
+    run_logger(__name__).error("%s: the %s stage raised %s: %s; the recording is rejected (%s), the run goes on",
+                               row.recording_id, stage, type(exc).__name__, exc, INTERNAL_ERROR, exc_info=exc)
+    return RecordingOutcome(replace(row, status="rejected", reason=INTERNAL_ERROR),
+                            internal_error_reject(stage, row.recording_id, exc, recipe.recipe_hash))
+
+
+def _inspected(source: SourceRecording, split: str, source_dir: str, recipe: Recipe,
+               annotations_only: bool) -> LoadedRecording | RecordingOutcome:
+    """The recording inspected: what it loaded when it passed, else its (rejected) outcome."""
+    try:
+        inspection = inspect_recording.fn(source, split, source_dir, recipe, annotations_only)
+    except Exception as exc:
+        return _internal_error("inspect", internal_error_row(source, split, recipe.recipe_hash), exc, recipe)
+    if inspection.loaded is None:
+        return RecordingOutcome(inspection.row, inspection.reject)
+    return inspection.loaded
+
+
+def _planned_and_written(loaded: LoadedRecording, source_dir: str, output_dir: str, recipe: Recipe, render: bool,
+                         thresholds: Mapping[str, int] | None,
+                         drawn: Sequence[DrawnClip] | None = None) -> RecordingOutcome:
+    """Plan the loaded recording (within `thresholds`, with a budget; its `drawn` clips, with random sampling) and
+    render it, or write its planned part."""
+    row = loaded.row
+    if not render:
+        try:
+            return RecordingOutcome(row, summary=plan_part_task.fn(loaded, output_dir, recipe, thresholds, drawn))
+        except Exception as exc:
+            return _internal_error("plan", row, exc, recipe)
+    try:
+        plan = _selected_plan(loaded, recipe, thresholds, drawn)
+    except Exception as exc:
+        return _internal_error("plan", row, exc, recipe)
+    try:
+        summary = render_recording_task.fn(loaded, plan, source_dir, output_dir, recipe, thresholds, drawn)
+    except Exception as exc:
+        return _internal_error("render", row, exc, recipe)
+    return RecordingOutcome(row, summary=summary)
+
+
+@task(name="curate-recording", task_run_name="curate-{source.recording_id}", cache_policy=NO_CACHE)
+def curate_recording_task(source: SourceRecording, split: str, source_dir: str, output_dir: str, recipe: Recipe,
+                          render: bool = True, annotations_only: bool = False) -> RecordingOutcome:
+    """One recording, in one task run: inspect it (`tasks.discover.inspect_recording`), plan it, and render its
+    clips (`render_recording_task`) or, with `render` False, write its planned part (`plan_part_task`;
+    `annotations_only` is for this path only). The plan lives only inside this task."""
+    loaded = _inspected(source, split, source_dir, recipe, annotations_only)
+    if isinstance(loaded, RecordingOutcome):
+        return loaded
+    return _planned_and_written(loaded, source_dir, output_dir, recipe, render, None)
+
+
+@task(name="recording-candidates", task_run_name="candidates-{source.recording_id}", cache_policy=NO_CACHE)
+def recording_candidates_task(source: SourceRecording, split: str, source_dir: str, recipe: Recipe,
+                              annotations_only: bool = False) -> RecordingOutcome:
+    """A clip budget's first pass over one recording, in one task run: inspect it and plan it for its clip hashes
+    (`plan_candidates_task`). The outcome holds the candidates and the video size; the annotations are dropped (the
+    second pass reads them again). With random sampling the first pass only inspects (the draws need the
+    recordings' lengths): no candidates."""
+    loaded = _inspected(source, split, source_dir, recipe, annotations_only)
+    if isinstance(loaded, RecordingOutcome):
+        return loaded
+    if recipe.sampling == "random":
+        return RecordingOutcome(loaded.row, video_size_px=loaded.video_size_px)
+    try:
+        candidates = plan_candidates_task.fn(loaded, recipe)
+    except Exception as exc:
+        return _internal_error("plan", loaded.row, exc, recipe)
+    return RecordingOutcome(loaded.row, candidates=candidates, video_size_px=loaded.video_size_px)
+
+
+@task(name="curate-budgeted", task_run_name="curate-{row.recording_id}", cache_policy=NO_CACHE)
+def curate_budgeted_task(row: RecordingRow, video_size_px: tuple[int, int] | None, source_dir: str, output_dir: str,
+                         recipe: Recipe, thresholds: Mapping[str, int] | None, render: bool = True,
+                         drawn: Sequence[DrawnClip] | None = None) -> RecordingOutcome:
+    """A clip budget's (or random sampling's) second pass over one recording inspected in the first, in one task
+    run: read its annotations again (`reload_recording_task`), plan it within its split's `thresholds` (or plan its
+    `drawn` clips), and render it (or write its planned part)."""
+    try:
+        loaded = reload_recording_task.fn(row, video_size_px, source_dir)
+    except Exception as exc:
+        return _internal_error("plan", row, exc, recipe)
+    return _planned_and_written(loaded, source_dir, output_dir, recipe, render, thresholds, drawn)
+
+
+def _drawn_ids(drawn: Sequence[DrawnClip] | None) -> list[str] | None:
+    """The clip ids of the drawn clips (None without random sampling), as a part's key takes them."""
+    if drawn is None:
+        return None
+    return [make_clip_id(c.recording_id, c.start_frame, c.view_azimuth_deg, c.view_elevation_deg) for c in drawn]

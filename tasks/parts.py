@@ -28,7 +28,7 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -98,17 +98,21 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def part_key(row: RecordingRow, recipe: Recipe, made: str, thresholds: Mapping[str, int] | None = None) -> str:
+def part_key(row: RecordingRow, recipe: Recipe, made: str, thresholds: Mapping[str, int] | None = None,
+             drawn: Sequence[str] | None = None) -> str:
     """Digest of everything a part's rows depend on: the recording's row (split, duration, input file hashes, ...),
     the whole recipe (its hash is in every row), `PART_VERSION`, `made` (`RENDERED`, with the renderer's version,
-    or `PLANNED`), and `thresholds`, the clip budget's hash thresholds of the recording's split (target class ->
-    threshold; None without a budget: the key is then the one it was before budgets existed)."""
+    or `PLANNED`), `thresholds`, the clip budget's hash thresholds of the recording's split (target class ->
+    threshold; None without a budget: the key is then the one it was before budgets existed), and with random
+    sampling, `drawn`, the clip ids drawn from the recording (any order)."""
     if made not in (RENDERED, PLANNED):
         raise ValueError(f"part made={made!r}, expected {RENDERED!r} or {PLANNED!r}")
     payload = {"part_version": PART_VERSION, "made": made, "recording": dataclasses.asdict(row),
                "recipe": recipe.to_dict()}
     if thresholds is not None:
         payload["thresholds"] = {target: int(threshold) for target, threshold in thresholds.items()}
+    if drawn is not None:
+        payload["drawn"] = sorted(drawn)
     if made == RENDERED:
         payload["render_version"] = RENDER_VERSION
     return _digest(payload)

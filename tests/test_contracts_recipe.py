@@ -309,9 +309,18 @@ CHANGED_FIELDS = {
     "min_clip_gap_frames": 25,
     "max_clips_per_source_hour": 700,
     "class_balance": {"speech": 2, "instrument": 1},
+    "sampling": "random",
+    "sample_clips": 200,
+    "sample_seed": 2,
+    "sample_view_step_deg": 5,
 }
-# Keys that are only valid together with others; the hash is compared against the recipe with just those.
-NEEDS = {"min_visual_confirmation": {"verify": True}}
+RANDOM = {"sampling": "random", "sample_clips": 100, "sample_seed": 1, "sample_view_step_deg": 1}
+# Keys that are only valid together with others; the hash is compared against the recipe with just those (or, for
+# the keys of ALONE_INVALID, whose companions are refused without them, against the defaults).
+NEEDS = {"min_visual_confirmation": {"verify": True},
+         "sampling": {key: value for key, value in RANDOM.items() if key != "sampling"},
+         "sample_clips": RANDOM, "sample_seed": RANDOM, "sample_view_step_deg": RANDOM}
+ALONE_INVALID = {"sampling"}
 
 
 def test_every_field_is_covered_by_the_change_list():
@@ -321,7 +330,8 @@ def test_every_field_is_covered_by_the_change_list():
 @pytest.mark.parametrize(("key", "value"), CHANGED_FIELDS.items(), ids=CHANGED_FIELDS.keys())
 def test_changing_any_field_changes_the_hash(key, value):
     base = NEEDS.get(key, {})
-    assert load_recipe(overrides={**base, key: value}).recipe_hash != load_recipe(overrides=base).recipe_hash
+    reference = Recipe() if key in ALONE_INVALID else load_recipe(overrides=base)
+    assert load_recipe(overrides={**base, key: value}).recipe_hash != reference.recipe_hash
 
 
 def test_all_single_field_changes_hash_differently():
@@ -449,3 +459,21 @@ def test_a_path_is_still_a_path_and_an_existing_file_wins_over_a_name(tmp_path, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exhaustive").write_text("min_onscreen_frames: 20\n")
     assert load_recipe("exhaustive").min_onscreen_frames == 20
+
+
+def test_sampling_keys_are_refused_with_the_rule_and_needed_with_random_draws():
+    assert Recipe().sampling == "rule" and Recipe().sample_clips is None
+    recipe = load_recipe(overrides=RANDOM)
+    assert (recipe.sample_clips, recipe.sample_seed, recipe.sample_view_step_deg) == (100, 1, 1.0)
+    assert type(recipe.sample_view_step_deg) is float
+    with pytest.raises(ContractError, match=re.escape("recipe: sample_seed=1: is for sampling: random")):
+        load_recipe(overrides={"sample_seed": 1})
+    with pytest.raises(ContractError, match=re.escape("recipe: sample_clips=None: sampling: random needs it")):
+        load_recipe(overrides={**RANDOM, "sample_clips": None})
+    with pytest.raises(ContractError, match=re.escape("recipe: sampling='randomly': expected one of rule, random")):
+        load_recipe(overrides={**RANDOM, "sampling": "randomly"})
+    for key, value, problem in (("sample_clips", 0, "must be >= 1"), ("sample_seed", -1, "must be >= 0"),
+                                ("sample_view_step_deg", 0.0, "must be in (0, 360] degrees"),
+                                ("min_clip_gap_frames", 25, "is a selection policy")):
+        with pytest.raises(ContractError, match=re.escape(f"recipe: {key}={value!r}: {problem}")):
+            load_recipe(overrides={**RANDOM, key: value})

@@ -39,10 +39,10 @@ def test_dask_cluster_gives_the_same_manifests_as_threads(tmp_path):
         curate.with_options(task_runner=runner)(str(source), str(tmp_path / "dask"), overrides=RECIPE)
         with Client(cluster) as client:
             executed = client.run(executed_task_names)
-    # Both workers did work (the three inspections, submitted at once, start on both idle workers), and each
-    # recording's render ran exactly once, on one of them.
+    # Both workers did work (the three recordings' tasks, submitted at once, start on both idle workers), and each
+    # recording's task ran exactly once, on one of them.
     assert len(executed) == 2 and all(executed.values()), executed
-    assert sum(names.count("render_recording_task") for names in executed.values()) == 3, executed
+    assert sum(names.count("curate_recording_task") for names in executed.values()) == 3, executed
     for name in MANIFEST_NAMES:
         ours = (tmp_path / "dask" / "manifests" / f"{name}.parquet").read_bytes()
         assert ours == (tmp_path / "threads" / "manifests" / f"{name}.parquet").read_bytes(), name

@@ -206,6 +206,23 @@ def test_through_prefect_failed_tasks_reject_their_recordings_and_the_flow_compl
     assert row[["source_folder", "split", "audio_path", "status", "reason"]].tolist() == \
         ["dev-test-synth", "generation", f"foa_dev/dev-test-synth/{RECORDINGS[1]}.wav", "rejected", "internal_error"]
     assert row.isna()["audio_sha256"] and row.isna()["duration_s"]
+    # One task run per recording (inspect, plan and render in one), failed stages included (none of the task runs
+    # failed), beside the run's own five: discover, write-manifests, prune-stale-outputs, report, audit.
+    names = task_run_names(state)
+    assert len(names) == len(RECORDINGS) + 5, names
+    assert [name for name in names if name.startswith("curate-")] == [f"curate-{r}" for r in sorted(RECORDINGS)]
+
+
+def task_run_names(state) -> list[str]:
+    """The names of the task runs of the flow run that ended in `state`, sorted; each must have completed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert all(task_run.state.is_completed() for task_run in task_runs), [(t.name, t.state) for t in task_runs]
+    return sorted(task_run.name for task_run in task_runs)
 
 
 def test_a_second_run_on_a_held_output_folder_is_refused_at_once(synthetic_source, tmp_path, monkeypatch):
