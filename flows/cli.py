@@ -256,6 +256,9 @@ def _add_recipe_options(p) -> None:
 def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="re-run the visual verification stage on a curated output folder, in place")
     p.add_argument("out", type=Path, help="output root of `savgbench curate` (manifests/, video_*/ ...)")
+    p.add_argument("--source", type=Path, default=None, metavar="SRC",
+                   help="the source folder OUT was curated from (required when OUT has clips): the detector runs "
+                        "once per view frame on the views remapped from its 360° videos, each decoded once")
     p.add_argument("--weights", default=None,
                    help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
     _add_recipe_options(p)
@@ -271,7 +274,7 @@ def _run_verify(args) -> int:
 
     try:
         recipe = load_recipe(args.recipe, [*args.overrides, "verify=true"])
-        counts = verify_output_dir(args.out, recipe, weights=args.weights)
+        counts = verify_output_dir(args.out, recipe, source_dir=args.source, weights=args.weights)
     except (ContractError, DetectorError, MediaError) as exc:
         print(f"savgbench verify: {exc}", file=sys.stderr)
         return 2
@@ -280,7 +283,8 @@ def _run_verify(args) -> int:
         return 3
     rate = counts["confirmed"] / counts["checked"] if counts["checked"] else float("nan")
     print(f"visually confirmed {counts['confirmed']} of {counts['checked']} onscreen speech events ({rate:.3f}); "
-          f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections")
+          f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections; "
+          f"{counts['clip_frames']} clip frames from {counts['detector_frames']} view frames through the detector")
     print(f"manifests: {args.out / 'manifests'}; `savgbench audit {args.out}` redraws the report page with the boxes")
     return 0
 

@@ -370,7 +370,7 @@ class _Run:
             summary = recording.work.result()
             if self.verify and summary.failure is None:
                 stage = "verify"
-                verified = caller.call(verify_part, summary, self.output_dir, recipe)
+                verified = caller.call(verify_part, summary, self.output_dir, recipe, self.source_dir)
                 # The verified part's summary counts its clips; the funnel's stages are the render's.
                 summary = replace(verified, funnel=summary.funnel)
         except Exception as exc:
