@@ -49,10 +49,17 @@ class _Batch:
     pictures: list[np.ndarray]
 
 
+_NONE = Detections.empty()
+
+
 def _split(found: Detections, keys: list[tuple[ViewKey, int]], into: dict) -> None:
-    """The boxes of a batch, per (view, tick) of its pictures, each with frame 0."""
+    """The boxes of a batch, per (view, tick) of its pictures, each with frame 0 (pictures without boxes share one
+    empty Detections: a long recording has tens of thousands of view frames)."""
     for index, key in enumerate(keys):
         mine = found.frame == index
+        if not mine.any():
+            into[key] = _NONE
+            continue
         into[key] = Detections(np.zeros(int(mine.sum()), np.int64), found.class_name[mine], found.score[mine],
                                found.x0_px[mine], found.y0_px[mine], found.x1_px[mine], found.y1_px[mine])
 
