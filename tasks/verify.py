@@ -121,7 +121,8 @@ def detect_clips(clips: pa.Table, recipe: Recipe, detect: DetectFn, source_video
         rows_of_recording.setdefault(clip["recording_id"], []).append(clip)
     missing = sorted(set(wanted) - set(source_videos))
     if missing:
-        raise ContractError(f"no source video for recording {missing[0]} (and {len(missing) - 1} more)")
+        raise ContractError(f"no source video given for recording(s) {', '.join(missing)}, whose clips are to be "
+                            "verified")
     total = sum(len(ticks) for views in wanted.values() for ticks in views.values())
     boxes: dict[str, Detections] = {}
     with Progress("verify", total, log) as progress:

@@ -251,3 +251,10 @@ def test_verification_logs_its_progress_per_recording(tmp_path):
     lines: list[str] = []
     verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, sources(tmp_path), lines.append)
     assert lines[-1].startswith("verify: 40 / 40 frames (100%)") and "frames/s, done in" in lines[-1]
+
+
+def test_clips_of_a_recording_without_a_source_video_are_refused_naming_it(tmp_path):
+    recipe = load_recipe(overrides=["verify=true"])
+    _, clips, events = build_output(tmp_path, recipe)
+    with pytest.raises(ContractError, match=f"no source video given for recording\\(s\\) {RECORDING_ID}"):
+        verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, {}, print)
