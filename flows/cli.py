@@ -256,6 +256,9 @@ def _add_recipe_options(p) -> None:
 def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="re-run the visual verification stage on a curated output folder, in place")
     p.add_argument("out", type=Path, help="output root of `savgbench curate` (manifests/, video_*/ ...)")
+    p.add_argument("--source", type=Path, default=None, metavar="SRC",
+                   help="the source folder OUT was curated from (required when OUT has clips): the detector runs "
+                        "once per view frame on the views remapped from its 360° videos, each decoded once")
     p.add_argument("--weights", default=None,
                    help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
     _add_recipe_options(p)
@@ -271,7 +274,7 @@ def _run_verify(args) -> int:
 
     try:
         recipe = load_recipe(args.recipe, [*args.overrides, "verify=true"])
-        counts = verify_output_dir(args.out, recipe, weights=args.weights)
+        counts = verify_output_dir(args.out, recipe, source_dir=args.source, weights=args.weights)
     except (ContractError, DetectorError, MediaError) as exc:
         print(f"savgbench verify: {exc}", file=sys.stderr)
         return 2
@@ -280,14 +283,20 @@ def _run_verify(args) -> int:
         return 3
     rate = counts["confirmed"] / counts["checked"] if counts["checked"] else float("nan")
     print(f"visually confirmed {counts['confirmed']} of {counts['checked']} onscreen speech events ({rate:.3f}); "
-          f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections")
+          f"{counts['rejected']} clips rejected, {counts['clips']} kept; {counts['detections']} detections; "
+          f"{counts['clip_frames']} clip frames from {counts['detector_frames']} view frames through the detector")
     print(f"manifests: {args.out / 'manifests'}; `savgbench audit {args.out}` redraws the report page with the boxes")
     return 0
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="Spatial AV-Align of a folder of generated mp4 clips")
-    p.add_argument("generated", type=Path, help="folder of mp4 clips (256x256 letterboxed or 256x144, stereo)")
+    p = sub.add_parser(
+        "evaluate", help="Spatial AV-Align of a folder of generated mp4 clips, or of localisation and detection CSVs",
+        description="Score GENERATED/*.mp4 (detector and mid-side localiser, or the CSVs given), or, with "
+                    "--localizations A --detections B and no GENERATED, the clips named by the CSVs' stems without "
+                    "reading any video.")
+    p.add_argument("generated", type=Path, nargs="?", default=None,
+                   help="folder of mp4 clips (256x256 letterboxed or 256x144, stereo); leave out to score CSVs only")
     p.add_argument("--weights", default=None,
                    help="ultralytics model file or name (default: the recipe's detector_weights, yolo11n.pt)")
     p.add_argument("--json", type=Path, default=None,
@@ -295,11 +304,16 @@ def _add_evaluate(sub) -> None:
                         '"speech" and "instrument" ({"score", "tp", "fn"}) from the CSVs\' classes 0 and 1 '
                         '(zero counts and a null score with the mid-side localiser, which does not classify)')
     p.add_argument("--parquet", type=Path, default=None,
-                   help="per-clip TP, FN and score (default: GENERATED/spatial_av_align.parquet)")
+                   help="per-clip TP, FN and score (default: GENERATED/spatial_av_align.parquet, or "
+                        "LOCALIZATIONS/spatial_av_align.parquet when scoring CSVs only)")
     p.add_argument("--localizations", type=Path, default=None, metavar="DIR",
                    help="an external localiser's CSVs in the authors' SELD format, DIR/<clip>.csv with rows "
                         "frame,class,x at 10 fps, no header, integers or floats such as 12.0,0.0,123.456 "
                         "(default: the training-free mid-side localiser)")
+    p.add_argument("--detections", type=Path, default=None, metavar="DIR",
+                   help="person boxes in the authors' object-detection format instead of the detector: "
+                        "DIR/<clip>.csv with rows frame,category,x0,y0,x1,y1 (video frames 0-19 at 4 fps, pixels of "
+                        "the 256x256 frame, no header); a clip without a file has no boxes (every sound an FN)")
     _add_recipe_options(p)
 
 
@@ -310,7 +324,14 @@ def _run_evaluate(args) -> int:
 
     from curation.metric.av_align import AlignCounts
     from curation.metric.detect import DetectorError, cached_detector, people_detect_fn
-    from curation.metric.evaluate import EvaluateInputError, evaluate_clip, generated_videos
+    from curation.metric.evaluate import (
+        EvaluateInputError,
+        csv_clips,
+        evaluate_clip,
+        evaluate_csv_clip,
+        generated_videos,
+    )
+    from curation.metric.progress import Progress
     from curation.media import MediaError
     from data_contracts._atomic import atomic_path, write_text_atomic
     from data_contracts.classes import TARGET_CLASSES
@@ -318,25 +339,50 @@ def _run_evaluate(args) -> int:
     from data_contracts.manifests import SPATIAL_AV_ALIGN_SCHEMA, rows_to_table
     from data_contracts.recipe import load_recipe
 
-    parquet_path = args.parquet or args.generated / "spatial_av_align.parquet"
+    if args.generated is None and (args.localizations is None or args.detections is None):
+        print("savgbench evaluate: give a folder of generated clips, or --localizations DIR and --detections DIR to "
+              "score CSVs alone", file=sys.stderr)
+        return 2
+    csv_only = args.generated is None
+    parquet_path = args.parquet or (args.localizations if csv_only else args.generated) / "spatial_av_align.parquet"
     rows = []
     by_class: dict[str, list] = {name: [] for name in TARGET_CLASSES}
     try:
         recipe = load_recipe(args.recipe, args.overrides)
-        videos = generated_videos(args.generated)
-        detect = people_detect_fn(cached_detector(args.weights or recipe.detector_weights,
-                                                  recipe.detector_person_classes, recipe.detector_image_size_px),
-                                  recipe.detector_score_threshold)
+        if csv_only:
+            clips = csv_clips(args.localizations, args.detections)
+            no_boxes = sum(clip.detections_csv is None for clip in clips)
+            no_sounds = sum(clip.localizations_csv is None for clip in clips)
+            print(f"{len(clips)} clips from {args.localizations} and {args.detections} (no video read); "
+                  f"{no_boxes} without a detection CSV (no boxes: every sound an FN), {no_sounds} without a "
+                  "localisation CSV (nothing to score)", file=sys.stderr)
+            evaluations = (evaluate_csv_clip(clip, recipe) for clip in clips)
+        else:
+            videos = generated_videos(args.generated)
+            detect = None
+            if args.detections is None:
+                detect = people_detect_fn(cached_detector(args.weights or recipe.detector_weights,
+                                                          recipe.detector_person_classes,
+                                                          recipe.detector_image_size_px),
+                                          recipe.detector_score_threshold)
+            clips = videos
+            evaluations = (evaluate_clip(video, recipe, detect, root=args.generated,
+                                         localizations_csv=args.localizations / f"{video.stem}.csv"
+                                         if args.localizations else None,
+                                         detections_csv=args.detections / f"{video.stem}.csv"
+                                         if args.detections else None)
+                           for video in videos)
         print(f"{'clip':<48} {'tp':>5} {'fn':>5} {'score':>6}")
-        for video in videos:
-            csv_path = args.localizations / f"{video.stem}.csv" if args.localizations else None
-            evaluation = evaluate_clip(video, recipe, detect, localizations_csv=csv_path, root=args.generated)
-            row = evaluation.row
-            rows.append(row)
-            for name, counts in evaluation.by_class.items():
-                by_class[name].append(counts)
-            score = "-" if row.score is None else f"{row.score:.3f}"
-            print(f"{row.clip:<48} {row.tp:>5} {row.fn:>5} {score:>6}", flush=True)
+        progress = Progress("evaluate", len(clips) * recipe.frames_per_clip, lambda line: print(line, file=sys.stderr))
+        with progress:
+            for evaluation in evaluations:
+                row = evaluation.row
+                rows.append(row)
+                for name, counts in evaluation.by_class.items():
+                    by_class[name].append(counts)
+                score = "-" if row.score is None else f"{row.score:.3f}"
+                print(f"{row.clip:<48} {row.tp:>5} {row.fn:>5} {score:>6}", flush=True)
+                progress.advance(recipe.frames_per_clip)
     except (ContractError, DetectorError, EvaluateInputError, MediaError) as exc:
         print(f"savgbench evaluate: {exc}", file=sys.stderr)
         return 2

@@ -347,7 +347,7 @@ class _Run:
             return
         if self.verify and summary.failure is None:
             try:
-                verified = self.caller.call(verify_part, summary, self.output_dir, self.recipe)
+                verified = self.caller.call(verify_part, summary, self.output_dir, self.recipe, self.source_dir)
             except Exception as exc:
                 self.rejects.append(self._internal_error("verify", summary.recording_id, exc))
                 self.recordings = mark_rejected(self.recordings, summary.recording_id, INTERNAL_ERROR)

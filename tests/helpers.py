@@ -75,8 +75,15 @@ def sample(items: list, n: int) -> list:
 
 def sample_copy(out: Path, copy: Path, n_clips: int) -> Path:
     """A curated output holding a sample of n_clips clips of `out` (manifests filtered, media copied)."""
+    n_rows = pq.read_metadata(out / "manifests" / "clips.parquet").num_rows
+    return subset_copy(out, copy, sample(list(range(n_rows)), n_clips))
+
+
+def subset_copy(out: Path, copy: Path, rows: list[int]) -> Path:
+    """A curated output holding the clips of `out` at these rows of its clips manifest (manifests filtered, media
+    copied)."""
     clips = pq.read_table(out / "manifests" / "clips.parquet")
-    kept = clips.take(sample(list(range(clips.num_rows)), n_clips))
+    kept = clips.take(rows)
     ids = kept.column("clip_id")
     (copy / "manifests").mkdir(parents=True)
     for name in ("recordings", "rejects"):

@@ -10,7 +10,14 @@ import pytest
 import soundfile as sf
 
 from curation.metric.detect import Detections
-from curation.metric.evaluate import EvaluateInputError, clip_layout, evaluate_video, read_localizations_csv
+from curation.metric.evaluate import (
+    EvaluateInputError,
+    clip_layout,
+    evaluate_clip,
+    evaluate_video,
+    read_detections_csv,
+    read_localizations_csv,
+)
 from curation.foa import encode_plane_wave, stereo_weights
 from curation.metric.localize import sin_azimuth_to_x_px
 from curation.media import VideoEncoder
@@ -223,3 +230,103 @@ def test_cli_scores_the_authors_csvs_pooled_and_per_class(tmp_path, capsys, clip
                                   "instrument": {"score": round(1 / 3, 6), "tp": 1, "fn": 2}}
     table = pq.read_table(folder / "spatial_av_align.parquet")
     assert table.column("tp").to_pylist() == [3, 1] and table.column("fn").to_pylist() == [2, 1]
+
+
+def test_the_authors_detection_csv_is_read_with_integers_or_floats_and_without_a_header(tmp_path):
+    path = tmp_path / "clip.csv"
+    # Two boxes in frame 3 (integers and pandas' floats mixed), one in the last frame at a fraction of a pixel.
+    path.write_text("3,person,10,60,50,150\n3.0,0.0,100.0,70.5,140.25,180.0\n19.0,0,255.5,56,256,199.9\n")
+    boxes = read_detections_csv(path, 20)
+    assert boxes.frame.tolist() == [3, 3, 19] and boxes.frame.dtype == np.int64
+    assert boxes.category.tolist() == ["person", "0.0", "0"]
+    assert boxes.x0_px.tolist() == [10.0, 100.0, 255.5] and boxes.x1_px.tolist() == [50.0, 140.25, 256.0]
+    assert boxes.y0_px.tolist() == [60.0, 70.5, 56.0] and boxes.y1_px.tolist() == [150.0, 180.0, 199.9]
+    # A first line that is clearly a header is skipped.
+    path.write_text("frame,category,x0,y0,x1,y1\n3,person,10,60,50,150\n")
+    assert read_detections_csv(path, 20).frame.tolist() == [3]
+    # An empty file (or one of blank lines) is a clip without boxes, not an error.
+    for text in ("", "\n\n"):
+        path.write_text(text)
+        assert len(read_detections_csv(path, 20)) == 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("3,person,10,60,50\n", r"clip.csv: line 1: expected frame,category,x0,y0,x1,y1, got '3,person,10,60,50'"),
+    ("3,person,10,60,50,150,0.9\n", r"clip.csv: line 1: expected frame,category,x0,y0,x1,y1"),
+    ("3,person,10,60,50,150\n20,person,10,60,50,150\n",
+     r"clip.csv: line 2: frame='20' is outside the clip's video frames 0–19"),
+    ("-1.0,person,10,60,50,150\n", r"clip.csv: line 1: frame='-1.0' is outside the clip's video frames 0–19"),
+    ("3.5,person,10,60,50,150\n", r"clip.csv: line 1: frame='3.5' is not a whole number"),
+    ("3,person,ten,60,50,150\n", r"clip.csv: line 1: x0='ten' is not a number"),
+    ("3,person,10,60,nan,150\n", r"clip.csv: line 1: x1='nan' is not a finite number"),
+    ("3,person,50.5,60,50,150\n", r"clip.csv: line 1: x0='50.5' is past x1='50'"),
+    ("3,person,10,160,50,150\n", r"clip.csv: line 1: y0='160' is past y1='150'"),
+    ("3,,10,60,50,150\n", r"clip.csv: line 1: category is empty"),
+    # Only a first line of six words starting with "frame" is a header; these are refused as data.
+    ("frame,person,10,60,50,150\n", r"clip.csv: line 1: frame='frame' is not a number"),
+    ("3,person,10,60,50,150\nframe,category,x0,y0,x1,y1\n", r"clip.csv: line 2: frame='frame' is not a number"),
+])
+def test_malformed_detection_rows_are_refused_naming_file_line_and_value(tmp_path, text, message):
+    path = tmp_path / "clip.csv"
+    path.write_text(text)
+    with pytest.raises(EvaluateInputError, match=message):
+        read_detections_csv(path, 20)
+
+
+def test_a_generated_clip_with_a_detection_csv_is_scored_on_its_boxes_without_the_detector(clips, tmp_path):
+    boxes = tmp_path / "letterboxed.csv"
+    # A box at the source in video frames 0-9 only: the mid-side localiser's sounds of label frames 0-26 (video
+    # frames round(0.4 f) = 0-10, within one frame of a box) match, the rest do not.
+    boxes.write_text("".join(f"{k},person,{SOURCE_X_PX - 10:.2f},60,{SOURCE_X_PX + 10:.2f},150\n" for k in range(10)))
+    evaluation = evaluate_clip(clips["letterboxed"], RECIPE, None, detections_csv=boxes)
+    assert evaluation.row.tp == 27 and 49 <= evaluation.row.tp + evaluation.row.fn <= 50
+    assert evaluation.row.n_video_frames == 20
+    # No detection file for the clip: no boxes, every sound an FN.
+    missing = evaluate_clip(clips["letterboxed"], RECIPE, None, detections_csv=tmp_path / "none.csv").row
+    assert missing.tp == 0 and missing.fn == evaluation.row.tp + evaluation.row.fn
+
+
+def csv_folders(root: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """Folders seld/ and boxes/ under root holding `files` ({"seld/a.csv": text, ...})."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root / "seld", root / "boxes"
+
+
+def test_cli_scores_localisation_and_detection_csvs_alone(tmp_path, capsys):
+    seld, boxes = csv_folders(tmp_path, {
+        # a: two rows at the box (TP), one past its edge by a fraction truncation forgives (TP), one far (FN).
+        "seld/a.csv": "10.0,0.0,100.0\n10.0,1.0,139.9\n11.0,0.0,150.9\n12.0,0.0,200.0\n",
+        "boxes/a.csv": "4,person,80,60,110.5,150\n",
+        # b: localisations but no detection file: no boxes, every row an FN.
+        "seld/b.csv": "0,0,100\n1,1,100\n",
+        # c: an empty detection file, same; d: boxes but no sounds: nothing to score.
+        "seld/c.csv": "49.0,0.0,100.0\n",
+        "boxes/c.csv": "",
+        "boxes/d.csv": "0,person,0,60,256,150\n",
+    })
+    assert main(["evaluate", "--localizations", str(seld), "--detections", str(boxes),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr()
+    assert "4 clips" in printed.err and "1 without a detection CSV" in printed.err
+    assert "evaluate: 80 / 80 frames (100%)" in printed.err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (result["tp"], result["fn"], result["clips"]) == (3, 4, 4)
+    assert result["by_class"]["speech"] == {"score": round(2 / 5, 6), "tp": 2, "fn": 3}
+    table = pq.read_table(seld / "spatial_av_align.parquet").to_pylist()
+    assert [(r["clip"], r["tp"], r["fn"], r["score"]) for r in table] == [
+        ("a", 3, 1, 0.75), ("b", 0, 2, 0.0), ("c", 0, 1, 0.0), ("d", 0, 0, None)]
+    assert table[0]["video_path"] == str(boxes / "a.csv") and table[0]["localizer"] == str(seld / "a.csv")
+    assert table[1]["video_path"] == "" and table[3]["localizer"] == ""
+
+
+def test_cli_refuses_a_bad_detection_csv_naming_it_and_csvs_without_both_folders(tmp_path, capsys):
+    seld, boxes = csv_folders(tmp_path, {"seld/a.csv": "10,0,100\n",
+                                         "boxes/a.csv": "4,person,80,60,110,150\n4,person,80,60,110\n"})
+    assert main(["evaluate", "--localizations", str(seld), "--detections", str(boxes)]) == 2
+    assert f"savgbench evaluate: {boxes / 'a.csv'}: line 2: expected frame,category,x0,y0,x1,y1" in \
+        capsys.readouterr().err
+    assert main(["evaluate", "--detections", str(boxes)]) == 2
+    assert "--localizations DIR and --detections DIR" in capsys.readouterr().err
+    assert not (seld / "spatial_av_align.parquet").exists()

@@ -27,7 +27,7 @@ from data_contracts.manifests import (
 from data_contracts.recipe import Recipe, load_recipe
 from tasks.manifests import prune_stale_outputs, write_manifests
 from tasks.parts import PARTS_DIR, write_part
-from tests.test_verify_units import build_output, stub_detect
+from tests.test_verify_units import build_output, source_of, stub_detect
 from tests.test_verify_units import write_manifests as write_old_layout
 
 RECIPE = Recipe()
@@ -184,7 +184,8 @@ def test_verify_command_publishes_a_release_carrying_over_the_unchanged_files(tm
     recordings_bytes = (tmp_path / "manifests" / "recordings.parquet").read_bytes()
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
     verify_recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
-    tasks.verify.verify_output_dir(tmp_path, verify_recipe, log=lambda message: None)
+    tasks.verify.verify_output_dir(tmp_path, verify_recipe, source_dir=source_of(tmp_path),
+                                    log=lambda message: None)
     first = current_release(tmp_path)
     assert first is not None and (tmp_path / "manifests").is_symlink() and (tmp_path / "splits").is_symlink()
     assert release_of(tmp_path / "manifests" / "x") == release_of(tmp_path / "splits" / "x")
@@ -193,7 +194,8 @@ def test_verify_command_publishes_a_release_carrying_over_the_unchanged_files(tm
         "clips.parquet", "detections.parquet", "events.parquet", "recordings.parquet", "rejects.parquet"]
     assert pq.read_table(tmp_path / "manifests" / "clips.parquet").num_rows == 1
     # Once more on the published folder: a new release, the previous one kept.
-    tasks.verify.verify_output_dir(tmp_path, verify_recipe, log=lambda message: None)
+    tasks.verify.verify_output_dir(tmp_path, verify_recipe, source_dir=source_of(tmp_path),
+                                    log=lambda message: None)
     assert current_release(tmp_path) != first and releases(tmp_path) == sorted([first, current_release(tmp_path)])
     assert (tmp_path / "manifests" / "recordings.parquet").read_bytes() == recordings_bytes
     assert pq.read_table(tmp_path / "manifests" / "rejects.parquet").column("clip_id").to_pylist() == [

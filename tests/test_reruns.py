@@ -255,7 +255,7 @@ def test_a_render_failing_with_an_unexpected_exception_leaves_nothing_of_the_rec
 
 
 def no_people(calls: list[int]):
-    """A detector that finds nobody, counting the clips it is asked about."""
+    """A detector that finds nobody, counting the pictures it is asked about."""
     def detect(frames, content_box_px):
         calls.append(len(frames))
         return Detections.empty()
@@ -266,11 +266,11 @@ def test_verify_rejects_are_not_rendered_again_under_the_same_settings(source, t
     calls: list[int] = []
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: no_people(calls))
     monkeypatch.setattr(flows.pipeline, "recipe_detect", lambda recipe: no_people(calls))
-    verified_recordings: list[str] = []
+    verified_recordings: list[int] = []  # the clips of each recording verified
     real_verify_clips = tasks.verify.verify_clips
 
     def counted_verify_clips(clips, *args):
-        verified_recordings.append("recording")
+        verified_recordings.append(clips.num_rows)
         return real_verify_clips(clips, *args)
 
     monkeypatch.setattr(tasks.verify, "verify_clips", counted_verify_clips)
@@ -283,12 +283,14 @@ def test_verify_rejects_are_not_rendered_again_under_the_same_settings(source, t
         with flows.pipeline.PlainTaskCaller(2) as caller:
             run = flows.pipeline.run_curation(str(source), str(tmp_path), recipe, caller)
         rejects = pq.read_table(tmp_path / "manifests" / "rejects.parquet").to_pandas()
-        return run, rejects[rejects["stage"] == "verify"], len(calls)
+        return run, rejects[rejects["stage"] == "verify"], sum(verified_recordings)
 
     first, verify_rejects, n_verified = curate(recipe)
     # Nobody found: every clip with onscreen speech is rejected, its files deleted.
     assert len(verify_rejects) > 0 and set(verify_rejects["reason"]) == {"not_visually_confirmed"}
     assert n_verified == first.n_clips + len(verify_rejects)
+    # Each view frame once: at most one picture per clip frame verified, fewer where clips of a view overlap.
+    assert 0 < sum(calls) <= 20 * n_verified
     assert not [p for p in tmp_path.glob("*_dev/*") if p.stem in set(verify_rejects["clip_id"])]
     rejects_bytes = (tmp_path / "manifests" / "rejects.parquet").read_bytes()
 

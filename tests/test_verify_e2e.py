@@ -1,6 +1,6 @@
 """End to end with a real detector: synthetic recordings (people cut from real photos) through the curate flow, then
-the verification stage (`savgbench verify` and the `verify_recording` task) and `savgbench evaluate` on the
-evaluation split, its stereo channels swapped, and its video mirrored.
+the verification stage (`savgbench verify --source` and the `verify_recording` task, on the views remapped from the
+sources) and `savgbench evaluate` on the evaluation split, its stereo channels swapped, and its video mirrored.
 
 The source is what `write_synthetic_dataset` generates (the default mix of `synthetic_events`: talkers, an
 instrument, other sources), with two recordings in the evaluation split. Sounds made by people (speech, clapping,
@@ -86,10 +86,14 @@ def record(name: str, figures: dict) -> None:
     path.write_text(json.dumps(recorded, indent=2) + "\n")
 
 
-def test_verification_confirms_at_least_90_percent_of_onscreen_speech_events(curated, tmp_path, capsys):
+def test_verification_confirms_at_least_90_percent_of_onscreen_speech_events(source, curated, tmp_path, capsys):
     copy = sample_copy(curated, tmp_path / "sample", VERIFY_SAMPLE)
-    assert main(["verify", str(copy), "--weights", fall_detection_weights(), *DETECTOR_OPTIONS]) == 0
+    assert main(["verify", str(copy), "--source", str(source), "--weights", fall_detection_weights(),
+                 *DETECTOR_OPTIONS]) == 0
     printed = capsys.readouterr().out
+    # Progress as it goes, and the detector saw each view frame once: at most one picture per clip frame.
+    assert "verify: " in printed and "frames (100%)" in printed
+    assert f"{VERIFY_SAMPLE * 20} clip frames verified (" in printed
     tables = {name: pq.read_table(copy / "manifests" / f"{name}.parquet")
               for name in ("recordings", "clips", "events", "rejects", "detections")}
     validate_manifests(*tables.values())
@@ -107,7 +111,7 @@ def test_verification_confirms_at_least_90_percent_of_onscreen_speech_events(cur
     assert summary[VERIFICATION_RATE] == pytest.approx(rate, abs=1e-4)
 
 
-def test_the_task_verifies_one_rendered_recording(curated, tmp_path):
+def test_the_task_verifies_one_rendered_recording(source, curated, tmp_path):
     from tasks.verify import verify_recording
 
     clips = pq.read_table(curated / "manifests" / "clips.parquet")
@@ -119,7 +123,9 @@ def test_the_task_verifies_one_rendered_recording(curated, tmp_path):
                              (), {"audio": 1.0})
     recipe = load_recipe(overrides=[VIEWS_EVERY_30_DEG, "verify=true", f"detector_weights={fall_detection_weights()}",
                                     *DETECTOR_OVERRIDES])
-    result = verify_recording(output, str(curated), recipe)
+    video = pq.read_table(curated / "manifests" / "recordings.parquet").to_pandas().set_index("recording_id").loc[
+        recording_id, "video_path"]
+    result = verify_recording(output, str(curated), recipe, str(source / video))
     detections, verified = result.detections, result.output
     assert isinstance(detections, pa.Table) and detections.schema.equals(DETECTIONS_SCHEMA, check_metadata=False)
     assert set(detections.column("clip_id").to_pylist()) <= set(mine.column("clip_id").to_pylist())

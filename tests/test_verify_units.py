@@ -38,17 +38,25 @@ TALKER_X_PX = {"left": 100.0, "right": 200.0}
 
 
 def stub_detect(frames: np.ndarray, content_box_px: tuple[int, int, int, int]) -> Detections:
-    # The 256x144 picture letterboxed into the recipe's 256x256 frames.
-    assert content_box_px == (0, 56, 256, 144)
+    # The 256x144 pictures remapped from the source, without the letterbox.
+    assert content_box_px == (0, 0, 256, 144) and frames.shape[1:] == (144, 256, 3)
     n = len(frames)
     return Detections(np.arange(n), np.array(["person"] * n, dtype=object), np.full(n, 0.8), np.full(n, 90.0),
                       np.full(n, 30.0), np.full(n, 110.0), np.full(n, 120.0))
 
 
+def source_of(root: Path) -> Path:
+    """The source folder `build_output(root, ...)` writes the recording's 360° video in (beside the output)."""
+    return root.with_name(f"{root.name}-source")
+
+
 def build_output(root: Path, recipe: Recipe):
-    """Two rendered clips of one recording (grey video, empty wav and csv) and their manifests' rows."""
+    """Two rendered clips of one recording (grey video, empty wav and csv) and their manifests' rows; the
+    recording's 360° video (grey, 8 s at 4 fps) under `source_of(root)`."""
     recording = RecordingRow(RECORDING_ID, "eval-synth", "evaluation", "foa_eval/x.wav", "video_eval/x.mp4",
                              "metadata_eval/x.csv", 8.0, "ok", None, None, None, None, recipe.recipe_hash)
+    (source_of(root) / "video_eval").mkdir(parents=True, exist_ok=True)
+    encode_video((np.full((64, 128, 3), 80, np.uint8) for _ in range(32)), source_of(root) / "video_eval/x.mp4", 4)
     clips, events = [], []
     for view_azimuth_deg, name in ((0.0, "left"), (40.0, "right")):
         clip_id = make_clip_id(RECORDING_ID, 0, view_azimuth_deg, 0.0)
@@ -88,17 +96,23 @@ def write_manifests(root: Path, recording, clips, events):
         "| seconds: audio | 1.5 |\n")
 
 
+def sources(root: Path) -> dict[str, Path]:
+    return {RECORDING_ID: source_of(root) / "video_eval/x.mp4"}
+
+
 def test_onscreen_speech_events_are_confirmed_by_boxes_at_their_x(tmp_path):
     recipe = load_recipe(overrides=["verify=true"])
     recording, clips, events = build_output(tmp_path, recipe)
-    verified = verify_clips(clips, events, tmp_path, recipe, stub_detect, recipe.recipe_hash)
+    verified = verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, sources(tmp_path), print)
     assert verified.clips.schema == CLIPS_SCHEMA and verified.events.schema == EVENTS_SCHEMA
     assert verified.clips.column("visual_confirmation_rate").to_pylist() == [1.0, 0.0]
     rows = verified.events.to_pylist()
     checked = [r for r in rows if r["onscreen"] and r["target_class"] == "speech"]
     assert [r["visually_confirmed"] for r in checked] == [r["x_px"] == 100.0 for r in checked]
     assert all(r["visually_confirmed"] is None for r in rows if r not in checked)
-    assert (verified.n_checked, verified.n_confirmed, verified.n_frames) == (100, 50, 40)
+    # Two views of one window: 40 clip frames, 40 distinct view frames.
+    assert (verified.n_checked, verified.n_confirmed, verified.n_frames, verified.n_detector_frames) == (100, 50, 40,
+                                                                                                       40)
     assert verified.rejects == [] and verified.rejected_files == []
     assert verified.detections.schema == DETECTIONS_SCHEMA and verified.detections.num_rows == 40
     assert verified.detections.column("frame").to_pylist() == list(range(20)) * 2
@@ -109,7 +123,7 @@ def test_onscreen_speech_events_are_confirmed_by_boxes_at_their_x(tmp_path):
 def test_clips_below_min_visual_confirmation_become_rejects(tmp_path):
     recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
     recording, clips, events = build_output(tmp_path, recipe)
-    verified = verify_clips(clips, events, tmp_path, recipe, stub_detect, recipe.recipe_hash)
+    verified = verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, sources(tmp_path), print)
     right = clips.column("clip_id")[1].as_py()
     assert verified.clips.column("clip_id").to_pylist() == [clips.column("clip_id")[0].as_py()]
     assert right not in verified.events.column("clip_id").to_pylist()
@@ -125,13 +139,16 @@ def test_clips_below_min_visual_confirmation_become_rejects(tmp_path):
                        rows_to_table(verified.rejects, REJECTS_SCHEMA), verified.detections)
 
 
-def test_the_task_returns_the_verified_output_and_deletes_rejected_clip_files(tmp_path, monkeypatch):
+def test_the_task_returns_the_verified_output_and_deletes_rejected_clip_files(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
     recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
     _, clips, events = build_output(tmp_path, recipe)
     output = RecordingOutput(RECORDING_ID, 36, 2, clips, events, (), {"audio": 1.0})
-    # A plain call, outside any Prefect run: the task logs to a standard logger.
-    verified = verify_recording.fn(output, str(tmp_path), recipe)
+    # A plain call, outside any Prefect run: the task logs to a standard logger (in a run: Prefect's run logger).
+    with caplog.at_level("INFO", logger="tasks.verify"):
+        verified = verify_recording.fn(output, str(tmp_path), recipe, str(source_of(tmp_path) / "video_eval/x.mp4"))
+    progress = [record.getMessage() for record in caplog.records if "frames/s" in record.getMessage()]
+    assert progress and progress[-1].startswith(f"{RECORDING_ID}: verify: 40 / 40 frames (100%)")
     left, right = clips.column("clip_id").to_pylist()
     assert verified.output.clips.column("clip_id").to_pylist() == [left]
     returned = verified.output
@@ -149,8 +166,9 @@ def test_verify_command_rewrites_a_finished_output(tmp_path, monkeypatch):
     write_manifests(tmp_path, recording, clips, events)
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
     verify_recipe = load_recipe(overrides=["verify=true", "min_visual_confirmation=0.5"])
-    counts = verify_output_dir(tmp_path, verify_recipe, log=lambda message: None)
-    assert counts == {"clips": 1, "checked": 100, "confirmed": 50, "rejected": 1, "detections": 20}
+    counts = verify_output_dir(tmp_path, verify_recipe, source_dir=source_of(tmp_path), log=lambda message: None)
+    assert counts == {"clips": 1, "checked": 100, "confirmed": 50, "rejected": 1, "detections": 20,
+                      "clip_frames": 40, "detector_frames": 40}
 
     manifests = {name: pq.read_table(tmp_path / "manifests" / f"{name}.parquet")
                  for name in ("recordings", "clips", "events", "rejects", "detections")}
@@ -177,7 +195,8 @@ def test_verify_command_upgrades_manifests_written_before_the_stage_existed(tmp_
     old_events = events.drop_columns(["visually_confirmed"])
     write_manifests(tmp_path, recording, old_clips, old_events)
     monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
-    verify_output_dir(tmp_path, dataclasses.replace(recipe, verify=True), log=lambda message: None)
+    verify_output_dir(tmp_path, dataclasses.replace(recipe, verify=True), source_dir=source_of(tmp_path),
+                      log=lambda message: None)
     assert pq.read_table(tmp_path / "manifests" / "clips.parquet").schema.equals(CLIPS_SCHEMA, check_metadata=False)
     assert pq.read_table(tmp_path / "manifests" / "events.parquet").column("visually_confirmed").null_count == 200
 
@@ -204,3 +223,38 @@ def test_manifests_from_before_the_target_class_column_get_it_from_the_frame_cou
     restored = _with_schema(old, CLIPS_SCHEMA, tmp_path / "clips.parquet")
     assert restored.schema == CLIPS_SCHEMA
     assert restored.column("target_class").to_pylist() == ["speech", "instrument"]
+
+
+def test_verify_command_needs_the_source_it_was_curated_from(tmp_path, monkeypatch):
+    recipe = Recipe()
+    recording, clips, events = build_output(tmp_path, recipe)
+    video = source_of(tmp_path) / "video_eval/x.mp4"
+    # The recordings manifest knows the video's sha256: another file at that path is refused.
+    recording = dataclasses.replace(recording, video_sha256="0" * 64)
+    write_manifests(tmp_path, recording, clips, events)
+    monkeypatch.setattr(tasks.verify, "recipe_detect", lambda recipe: stub_detect)
+    verify_recipe = load_recipe(overrides=["verify=true"])
+    before = (tmp_path / "manifests" / "clips.parquet").read_bytes()
+    with pytest.raises(ContractError, match=r"give the source folder it was curated from \(savgbench verify OUT "
+                                            r"--source SRC\)"):
+        verify_output_dir(tmp_path, verify_recipe, log=lambda message: None)
+    with pytest.raises(ContractError, match=f"{tmp_path / 'elsewhere' / 'video_eval/x.mp4'}: no such file"):
+        verify_output_dir(tmp_path, verify_recipe, source_dir=tmp_path / "elsewhere", log=lambda message: None)
+    with pytest.raises(ContractError, match=f"{video}: not the video the output was curated from"):
+        verify_output_dir(tmp_path, verify_recipe, source_dir=source_of(tmp_path), log=lambda message: None)
+    assert (tmp_path / "manifests" / "clips.parquet").read_bytes() == before
+
+
+def test_verification_logs_its_progress_per_recording(tmp_path):
+    recipe = load_recipe(overrides=["verify=true"])
+    _, clips, events = build_output(tmp_path, recipe)
+    lines: list[str] = []
+    verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, sources(tmp_path), lines.append)
+    assert lines[-1].startswith("verify: 40 / 40 frames (100%)") and "frames/s, done in" in lines[-1]
+
+
+def test_clips_of_a_recording_without_a_source_video_are_refused_naming_it(tmp_path):
+    recipe = load_recipe(overrides=["verify=true"])
+    _, clips, events = build_output(tmp_path, recipe)
+    with pytest.raises(ContractError, match=f"no source video given for recording\\(s\\) {RECORDING_ID}"):
+        verify_clips(clips, events, recipe, stub_detect, recipe.recipe_hash, {}, print)

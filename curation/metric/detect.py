@@ -205,8 +205,21 @@ def load_detector(
                 f"(its classes: {sorted(by_name)}); set detector_person_classes to some of them, or null for all"
             )
         person_ids = tuple(sorted(by_name[name] for name in person_classes))
+    device = device or default_device()
+    if device == "cpu":
+        _use_every_core()
     return PersonDetector(model=model, weights=str(path), class_names=class_names, person_class_ids=person_ids,
-                          device=device or default_device(), image_size_px=image_size_px)
+                          device=device, image_size_px=image_size_px)
+
+
+def _use_every_core() -> None:
+    """Let torch's CPU kernels use every core this process may run on (its default can be the physical cores
+    only)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if torch.get_num_threads() < cores:
+        torch.set_num_threads(cores)
 
 
 _LOAD_LOCK = threading.Lock()
