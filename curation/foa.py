@@ -82,10 +82,11 @@ def mid_side_stereo(rotated_foa) -> np.ndarray:
     return np.stack([rotated_foa[..., W] + rotated_foa[..., Y], rotated_foa[..., W] - rotated_foa[..., Y]], axis=-1)
 
 
-def highpass(samples, rate_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
-    """Causal Butterworth high-pass along axis 0; `cutoff_hz` ≤ 0 returns the input unchanged (as float64)."""
+def highpass(samples, rate_hz: float, cutoff_hz: float | None, order: int = 4) -> np.ndarray:
+    """Causal Butterworth high-pass along axis 0; `cutoff_hz` None (the recipe's `highpass_hz: null`) or ≤ 0
+    returns the input unchanged (as float64)."""
     x = np.asarray(samples, dtype=np.float64)
-    if cutoff_hz <= 0:
+    if cutoff_hz is None or cutoff_hz <= 0:
         return x
     sos = signal.butter(order, cutoff_hz, btype="highpass", fs=rate_hz, output="sos")
     return signal.sosfilt(sos, x, axis=0)
@@ -105,8 +106,9 @@ def resample(samples, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
     return signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
 
 
-def prepare_foa(foa, rate_hz: int, out_rate_hz: int, highpass_hz: float, gain_db: float) -> np.ndarray:
-    """The view-independent part of the SAVGBench audio chain: high-pass, gain, resample. Done once per recording.
+def prepare_foa(foa, rate_hz: int, out_rate_hz: int, highpass_hz: float | None, gain_db: float) -> np.ndarray:
+    """The view-independent part of the SAVGBench audio chain: high-pass (none when `highpass_hz` is None), gain,
+    resample. Done once per recording.
 
     Returns float32 (m, channels). Channels are processed one at a time in float64, so a 9-minute 4-channel
     recording needs a few hundred MB rather than several copies of the whole array in float64.
@@ -129,7 +131,7 @@ def foa_to_view_stereo(
     view_elevation_deg: float = 0.0,
     *,
     out_rate_hz: int = 16000,
-    highpass_hz: float = 50.0,
+    highpass_hz: float | None = 50.0,
     gain_db: float = 38.0,
 ) -> np.ndarray:
     """The whole SAVGBench audio chain for one view: (n, 4) FOA at rate_hz → (m, 2) stereo at out_rate_hz."""

@@ -38,7 +38,8 @@ class Recipe:
         frame_width, frame_height: output video frame size in pixels (content letterboxed into it).
         fps: output video frame rate, frames per second.
         audio_rate: output audio sample rate, Hz.
-        highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it).
+        highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it); None (YAML
+            null) switches the high-pass off, as the DCASE2025 stereo SELD generator has none.
         gain_db: gain applied after the high-pass, dB.
         class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
@@ -89,7 +90,7 @@ class Recipe:
     frame_height: int = 256
     fps: int = 4
     audio_rate: int = 16000
-    highpass_hz: float = 50.0
+    highpass_hz: float | None = 50.0
     gain_db: float = 38.0
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
@@ -261,7 +262,7 @@ _POSITIVE_INT_KEYS = (
     "audio_rate",
 )
 _INT_KEYS = (*_POSITIVE_INT_KEYS, "min_onscreen_frames", "detector_image_size_px")
-_FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
+_FLOAT_KEYS = ("h_fov_deg", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
                "detector_score_threshold")
 _ANGLE_LIST_KEYS = ("view_azimuths_deg", "view_elevations_deg")
 
@@ -322,8 +323,8 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
     coerced["detector_person_classes"] = _coerce_person_classes(recipe.detector_person_classes)
     if recipe.min_visual_confirmation is not None:
         coerced["min_visual_confirmation"] = _as_float("min_visual_confirmation", recipe.min_visual_confirmation)
-    for key, as_number in (("min_view_separation_deg", _as_float), ("min_clip_gap_frames", _as_int),
-                           ("max_clips_per_source_hour", _as_float)):
+    for key, as_number in (("highpass_hz", _as_float), ("min_view_separation_deg", _as_float),
+                           ("min_clip_gap_frames", _as_int), ("max_clips_per_source_hour", _as_float)):
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
@@ -457,8 +458,8 @@ def _validate(recipe: Recipe) -> None:
         fail("max_views_per_window", "must be >= 1 (or null for no limit)")
     if not recipe.class_map:
         fail("class_map", "no classes of interest: no clip could be kept")
-    if not 0 < recipe.highpass_hz < recipe.audio_rate / 2:
-        fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz")
+    if recipe.highpass_hz is not None and not 0 < recipe.highpass_hz < recipe.audio_rate / 2:
+        fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz, or null for no high-pass")
     if not 0 < recipe.clip_peak_limit <= 1:
         fail("clip_peak_limit", "must be in (0, 1] (full scale = 1)")
     for key in ("max_av_mismatch_s", "max_video_gap_s"):

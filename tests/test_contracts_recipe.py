@@ -355,6 +355,21 @@ def test_policies_parse_from_set_and_yaml_and_class_balance_is_canonical(tmp_pat
     assert off == Recipe() and off.recipe_hash == Recipe().recipe_hash
 
 
+def test_highpass_null_switches_the_highpass_off_and_has_its_own_hash(tmp_path):
+    off = load_recipe(overrides=["highpass_hz=null"])
+    assert off.highpass_hz is None and off.to_dict()["highpass_hz"] is None
+    assert off.recipe_hash != Recipe().recipe_hash
+    assert load_recipe({"highpass_hz": None}) == off
+    dump_recipe_yaml(off, tmp_path / "off.yaml")
+    assert "highpass_hz: null" in (tmp_path / "off.yaml").read_text()
+    assert load_recipe(tmp_path / "off.yaml").recipe_hash == off.recipe_hash
+    # A number is still checked against the Nyquist frequency; 0 is refused (null is the way to say "none").
+    with pytest.raises(ContractError, match=r"highpass_hz=0\.0: must be in \(0, audio_rate / 2 = 8000\) Hz, or null"):
+        load_recipe(overrides=["highpass_hz=0"])
+    with pytest.raises(ContractError, match="highpass_hz='low': expected a finite number"):
+        load_recipe(overrides=["highpass_hz=low"])
+
+
 def test_policies_left_off_leave_the_hash_as_it_was_before_them():
     # The hash of the SAVGBench defaults from before the selection policies existed (as exhaustive.yaml says):
     # outputs curated then keep their recipe_hash.
