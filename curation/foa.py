@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from curation.geometry import angles_to_unit, view_rotation
+from curation.geometry import angles_to_unit, unit_to_angles, view_rotation
 
 __all__ = [
     "W", "Y", "Z", "X",
@@ -26,6 +26,7 @@ __all__ = [
     "resample",
     "prepare_foa",
     "foa_to_view_stereo",
+    "intensity_direction_deg",
 ]
 
 # ACN channel indices.
@@ -137,3 +138,13 @@ def foa_to_view_stereo(
     """The whole SAVGBench audio chain for one view: (n, 4) FOA at rate_hz → (m, 2) stereo at out_rate_hz."""
     prepared = prepare_foa(foa, rate_hz, out_rate_hz, highpass_hz, gain_db)
     return prepared @ stereo_weights(view_azimuth_deg, view_elevation_deg)
+
+
+def intensity_direction_deg(foa) -> tuple[float, float]:
+    """(azimuth_deg, elevation_deg) of the mean active intensity vector of an FOA signal (n, 4): the time average
+    of W·(X, Y, Z). For a single plane wave it points at the source whatever the signal; diffuse noise and other
+    sources pull it towards their own directions in proportion to their power."""
+    foa = np.asarray(foa, dtype=np.float64)
+    intensity = foa[:, [W]].T @ foa[:, _XYZ] / foa.shape[0]
+    azimuth_deg, elevation_deg = unit_to_angles(intensity[0])
+    return float(azimuth_deg), float(elevation_deg)

@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import os
+import struct
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 import soundfile as sf
 
-from curation.foa import prepare_foa, stereo_weights
+from curation.foa import prepare_foa, rotate_foa, stereo_weights
 from curation.media import MediaError, frame_period_s, open_video
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
@@ -44,7 +45,7 @@ VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 
-__all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "grid_rate_hz",
+__all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "render_foa_clips", "grid_rate_hz",
            "clip_metadata_csv"]
 
 # Clip files (mp4, wav, csv; thousands per recording) are written atomically but not fsynced: fsync per clip WAV
@@ -278,9 +279,43 @@ def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
     write_bytes_atomic(path, buffer.getvalue(), fsync=CLIP_FSYNC)
 
 
+def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """A 32-bit IEEE float WAV of `samples` (n, channels): RIFF, `fmt ` (format 3), `fact`, `data`, nothing else.
+
+    Written by hand because libsndfile adds a PEAK chunk holding the time of writing to float files, so the same
+    samples would give other bytes on every run (and a resumed run would not match an uninterrupted one)."""
+    data = np.ascontiguousarray(samples, dtype="<f4")
+    n_frames, n_channels = data.shape
+    block = 4 * n_channels
+    fmt = struct.pack("<HHIIHH", 3, n_channels, rate, rate * block, block, 32)
+    chunks = b"".join([b"fmt ", struct.pack("<I", len(fmt)), fmt, b"fact", struct.pack("<II", 4, n_frames),
+                       b"data", struct.pack("<I", data.nbytes)])
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks) + data.nbytes) + b"WAVE" + chunks + data.tobytes()
+
+
+def _write_foa(output_dir: Path, clip: ClipRow, segment: np.ndarray, rate: int) -> None:
+    """The clip's FOA segment (prepared: high-pass, gain, recipe rate) rotated to its view, as a 4-channel 32-bit
+    float WAV (ACN/SN3D, W Y Z X). Float, because it holds the chain's float32 samples exactly: no rounding, and no
+    clipping where a channel exceeds full scale (the clipping test is the stereo's)."""
+    path = output_dir / clip.foa_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rotated = rotate_foa(segment, clip.view_azimuth_deg, clip.view_elevation_deg)
+    write_bytes_atomic(path, float_wav_bytes(rotated, rate), fsync=CLIP_FSYNC)
+
+
 def _first_sample(clip: ClipRow, recipe: Recipe) -> int:
     """Index of the clip's first sample in the prepared (recipe-rate) audio: where its WAV and its AAC cut start."""
     return nearest_index_at_rate(clip.start_s, recipe.audio_rate)
+
+
+def _clip_segment(prepared: np.ndarray, clip: ClipRow, recipe: Recipe) -> np.ndarray:
+    """The clip's samples of the prepared FOA (samples_per_clip, 4), zero-padded past the recording's end."""
+    samples = recipe.samples_per_clip
+    first = _first_sample(clip, recipe)
+    segment = prepared[first : first + samples]
+    if segment.shape[0] < samples:
+        segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+    return segment
 
 
 @dataclass(frozen=True)
@@ -298,16 +333,14 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread)."""
     t0 = time.perf_counter()
     clip = plan_clip.clip
-    samples = recipe.samples_per_clip
-    first = _first_sample(clip, recipe)
-    segment = prepared[first : first + samples]
-    if segment.shape[0] < samples:
-        segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+    segment = _clip_segment(prepared, clip, recipe)
     stereo = segment @ weights[(clip.view_azimuth_deg, clip.view_elevation_deg)]
     peak = float(np.abs(stereo).max())
     if peak > recipe.clip_peak_limit:
         return FinishedClip("clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {})
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
+    if clip.foa_path is not None:
+        _write_foa(output_dir, clip, segment, recipe.audio_rate)
     write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode(), fsync=CLIP_FSYNC)
     t1 = time.perf_counter()
     _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
@@ -440,3 +473,19 @@ def render_recording(
     log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, "
         f"{grid.n_decoded} frames decoded")
     return result
+
+
+def render_foa_clips(clips: Sequence[ClipPlan], audio_path: Path, output_dir: Path, recipe: Recipe, *,
+                     log: Callable[[str], None] = lambda message: None) -> dict[str, float]:
+    """Write only the FOA file of each clip (its `foa_path`): for clips rendered before without one, whose other
+    files stand. Audio only: the recording's FOA goes through the same chain as in `render_recording` once, and no
+    video is decoded. Returns the seconds spent ("foa_only")."""
+    t0 = time.perf_counter()
+    foa, rate_hz = sf.read(audio_path, dtype="float32", always_2d=True)
+    prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db)
+    del foa
+    for plan_clip in clips:
+        clip = plan_clip.clip
+        _write_foa(output_dir, clip, _clip_segment(prepared, clip, recipe), recipe.audio_rate)
+    log(f"{len(clips)} FOA files written for clips rendered before without them")
+    return {"foa_only": time.perf_counter() - t0}

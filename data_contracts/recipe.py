@@ -41,6 +41,11 @@ class Recipe:
         highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it); None (YAML
             null) switches the high-pass off, as the DCASE2025 stereo SELD generator has none.
         gain_db: gain applied after the high-pass, dB.
+        audio_outputs: the audio files written per clip, a list of "stereo" (the SAVGBench mid-side stereo WAV in
+            `audio_*/`; always written: the mp4's audio track, the clipping test and the metric use it) and "foa"
+            (the first-order ambisonics rotated to the view, 4 channels ACN/SN3D, after the same high-pass and
+            gain, at audio_rate, a 32-bit float WAV in `foa_*/`). Which files exist, not what a clip holds: left
+            out of the hash at its default ["stereo"], and adding "foa" later writes only the FOA files.
         class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
         max_views_per_window: keep at most this many views per window (None: no limit).
@@ -92,6 +97,7 @@ class Recipe:
     audio_rate: int = 16000
     highpass_hz: float | None = 50.0
     gain_db: float = 38.0
+    audio_outputs: tuple[str, ...] = ("stereo",)
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
     max_views_per_window: int | None = None
@@ -155,14 +161,23 @@ class Recipe:
         return self.window_frames * self.audio_rate // LABEL_FRAMES_PER_S
 
     @property
-    def recipe_hash(self) -> str:
-        """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere.
+    def wants_foa(self) -> bool:
+        """Whether each clip's rotated FOA is written too (``audio_outputs`` holds "foa")."""
+        return "foa" in self.audio_outputs
 
-        A selection policy that is off (None) is left out of the JSON, so a recipe that sets none of them hashes as
-        it did before the policies existed.
-        """
-        values = {key: value for key, value in self.to_dict().items() if not (key in POLICY_KEYS and value is None)}
-        canonical = json.dumps(_canonical_numbers(values), sort_keys=True, separators=(",", ":"))
+    def hashed_dict(self) -> dict[str, Any]:
+        """`to_dict` without the keys that are at their "as before" value: a selection policy that is off (None)
+        and a key of `LATER_KEY_DEFAULTS` at its default. What the hash (and the ledger's render key) digest, so a
+        recipe that sets none of the later keys hashes as it did before they existed."""
+        return {key: value for key, value in self.to_dict().items()
+                if not (key in POLICY_KEYS and value is None)
+                and not (key in LATER_KEY_DEFAULTS and value == LATER_KEY_DEFAULTS[key])}
+
+    @property
+    def recipe_hash(self) -> str:
+        """First 16 hex digits of the sha256 of the recipe's canonical JSON (`hashed_dict`); equal recipes hash
+        equally anywhere."""
+        canonical = json.dumps(_canonical_numbers(self.hashed_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +265,11 @@ def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
 # The selection policies: each off when None, and then left out of the recipe hash.
 POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance")
+# The audio files a clip can have (`audio_outputs`), in the order they are listed.
+AUDIO_OUTPUTS = ("stereo", "foa")
+# Keys added after outputs were curated, with their default as `to_dict` gives it: at the default, a key is left
+# out of the hash, so recipes from before it keep theirs.
+LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"]}
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -328,6 +348,7 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
+    coerced["audio_outputs"] = _coerce_audio_outputs(recipe.audio_outputs)
     return coerced
 
 
@@ -386,6 +407,20 @@ def _coerce_class_balance(value: Any) -> tuple[tuple[str, float], ...] | None:
         coerced[target] = _as_float(f"class_balance: {target}", weight)
     # Sorted, so that equal mappings compare and hash equal whatever order they were written in.
     return tuple(sorted(coerced.items()))
+
+
+def _coerce_audio_outputs(value: Any) -> tuple[str, ...]:
+    # A single output may be written without a list; order and repeats have no meaning (listed as AUDIO_OUTPUTS).
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise ContractError(f"recipe: audio_outputs={value!r}: expected a list of {', '.join(AUDIO_OUTPUTS)}")
+    unknown = [name for name in names if name not in AUDIO_OUTPUTS]
+    if unknown:
+        raise ContractError(f"recipe: audio_outputs={value!r}: {unknown[0]!r} is not one of {', '.join(AUDIO_OUTPUTS)}")
+    if "stereo" not in names:
+        raise ContractError(f"recipe: audio_outputs={value!r}: must include 'stereo' (the mp4's audio track, the "
+                            "clipping test and the metric use it)")
+    return tuple(name for name in AUDIO_OUTPUTS if name in names)
 
 
 def _coerce_person_classes(value: Any) -> tuple[str, ...] | None:

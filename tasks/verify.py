@@ -118,7 +118,8 @@ def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Re
                                     recipe.frame_height)
     content_box_px = (left, top, recipe.content_width, recipe.content_height)
 
-    for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path"]).to_pylist():
+    for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path",
+                              "foa_path"]).to_pylist():
         video_path = output_dir / clip["video_path"]
         frames = np.stack(list(iter_video_frames(video_path, recipe.frame_width, recipe.frame_height)))
         if len(frames) != recipe.frames_per_clip:
@@ -141,6 +142,7 @@ def verify_clips(clips: pa.Table, events: pa.Table, output_dir: Path, recipe: Re
                 f"{int(matched.sum())} of {rows.size} onscreen speech events visually confirmed ({rate:.3f} < "
                 f"min_visual_confirmation {recipe.min_visual_confirmation:g})", recipe_hash))
             rejected_files += [clip["video_path"], clip["audio_path"], clip["metadata_path"]]
+            rejected_files += [clip["foa_path"]] if clip["foa_path"] is not None else []
             continue
         detection_columns["clip_id"] += [clip["clip_id"]] * len(found)
         detection_columns["frame"] += found.frame.tolist()

@@ -292,6 +292,7 @@ CHANGED_FIELDS = {
     "audio_rate": 24000,
     "highpass_hz": 40,
     "gain_db": 30,
+    "audio_outputs": ["stereo", "foa"],
     "class_map": {0: "speech", 1: "speech"},
     "min_onscreen_frames": 30,
     "max_views_per_window": 2,
@@ -368,6 +369,23 @@ def test_highpass_null_switches_the_highpass_off_and_has_its_own_hash(tmp_path):
         load_recipe(overrides=["highpass_hz=0"])
     with pytest.raises(ContractError, match="highpass_hz='low': expected a finite number"):
         load_recipe(overrides=["highpass_hz=low"])
+
+
+def test_audio_outputs_default_to_stereo_and_leave_the_hash_as_it_was():
+    assert Recipe().audio_outputs == ("stereo",) and not Recipe().wants_foa
+    assert load_recipe(overrides=["audio_outputs=[stereo]"]).recipe_hash == Recipe().recipe_hash
+    assert load_recipe(overrides=["audio_outputs=stereo"]) == Recipe()
+    both = load_recipe(overrides=["audio_outputs=[foa, stereo, foa]"])
+    assert both.audio_outputs == ("stereo", "foa") and both.wants_foa
+    assert both.to_dict()["audio_outputs"] == ["stereo", "foa"]
+    assert both == load_recipe(overrides=["audio_outputs=[stereo, foa]"]) == load_recipe(both.to_dict())
+    assert both.recipe_hash != Recipe().recipe_hash
+    for value, message in (("[foa]", "must include 'stereo'"), ("[]", "must include 'stereo'"),
+                           ("[stereo, binaural]", "'binaural' is not one of stereo, foa"),
+                           ("3", "expected a list of stereo, foa")):
+        expected = f"recipe: audio_outputs={yaml.safe_load(value)!r}: {message}"
+        with pytest.raises(ContractError, match=re.escape(expected)):
+            load_recipe(overrides=[f"audio_outputs={value}"])
 
 
 def test_policies_left_off_leave_the_hash_as_it_was_before_them():

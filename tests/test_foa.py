@@ -10,6 +10,7 @@ from curation.foa import (
     encode_plane_wave,
     foa_to_view_stereo,
     highpass,
+    intensity_direction_deg,
     mid_side_stereo,
     prepare_foa,
     resample,
@@ -150,3 +151,12 @@ def test_without_a_highpass_the_chain_keeps_low_frequencies_and_dc():
     filtered = prepare_foa(foa, rate, 16000, 50.0, 20.0)
     assert np.sqrt(np.mean(filtered[16000:, W] ** 2)) < 0.01 * np.sqrt(np.mean(expected[16000:] ** 2))
     np.testing.assert_array_equal(highpass(foa, rate, None), foa)
+
+
+@settings(max_examples=40, deadline=None)
+@given(azimuths, elevations)
+def test_intensity_direction_of_a_plane_wave_is_its_direction(azimuth_deg, elevation_deg):
+    noise = np.random.default_rng(3).standard_normal(4000)
+    found = intensity_direction_deg(encode_plane_wave(noise, azimuth_deg, elevation_deg))
+    assert found[1] == pytest.approx(elevation_deg, abs=1e-6)
+    assert (found[0] - azimuth_deg + 180) % 360 - 180 == pytest.approx(0, abs=1e-6)
