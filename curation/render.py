@@ -12,7 +12,6 @@ audio.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
@@ -31,6 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from curation.foa import prepare_foa, rotate_foa, stereo_weights
+from curation.labels import clip_label_csv
 from curation.media import MediaError, frame_period_s, open_video
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
@@ -66,14 +66,11 @@ def grid_rate_hz(recipe: Recipe) -> Fraction:
     return 1 / step
 
 
-def clip_metadata_csv(plan: ClipPlan) -> str:
-    """The SAVGBench per-clip metadata: rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen
-    events of interest only, no header, sorted by frame then class."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for frame, class_id, x_px, y_px in plan.events.metadata_rows():
-        writer.writerow([frame, class_id, f"{x_px:.2f}", f"{y_px:.2f}"])
-    return out.getvalue()
+def clip_metadata_csv(plan: ClipPlan, label_format: str = "savgbench") -> str:
+    """The clip's label file in the recipe's `label_format` (`curation.labels`): by default the SAVGBench per-clip
+    metadata, rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen events of interest only, no
+    header, sorted by frame then class."""
+    return clip_label_csv(plan.events, label_format)
 
 
 @dataclass
@@ -341,7 +338,8 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
     if clip.foa_path is not None:
         _write_foa(output_dir, clip, segment, recipe.audio_rate)
-    write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode(), fsync=CLIP_FSYNC)
+    write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip, recipe.label_format).encode(),
+                       fsync=CLIP_FSYNC)
     t1 = time.perf_counter()
     _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
     return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1})

@@ -46,6 +46,10 @@ class Recipe:
             (the first-order ambisonics rotated to the view, 4 channels ACN/SN3D, after the same high-pass and
             gain, at audio_rate, a 32-bit float WAV in `foa_*/`). Which files exist, not what a clip holds: left
             out of the hash at its default ["stereo"], and adding "foa" later writes only the FOA files.
+        label_format: the per-clip label files (`metadata_*/`): "savgbench" (rows frame,class,x,y of the onscreen
+            events of interest, as released) or "dcase2025" (header frame,class,source,azimuth,distance,onscreen,
+            every event, azimuth relative to the view folded to the front; `curation.labels`). Left out of the
+            hash at its default "savgbench".
         class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
         max_views_per_window: keep at most this many views per window (None: no limit).
@@ -98,6 +102,7 @@ class Recipe:
     highpass_hz: float | None = 50.0
     gain_db: float = 38.0
     audio_outputs: tuple[str, ...] = ("stereo",)
+    label_format: str = "savgbench"
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
     max_views_per_window: int | None = None
@@ -267,9 +272,11 @@ _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
 POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance")
 # The audio files a clip can have (`audio_outputs`), in the order they are listed.
 AUDIO_OUTPUTS = ("stereo", "foa")
+# The per-clip label file formats (`label_format`; written by `curation.labels`).
+LABEL_FORMATS = ("savgbench", "dcase2025")
 # Keys added after outputs were curated, with their default as `to_dict` gives it: at the default, a key is left
 # out of the hash, so recipes from before it keep theirs.
-LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"]}
+LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"], "label_format": "savgbench"}
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -349,6 +356,8 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
     coerced["audio_outputs"] = _coerce_audio_outputs(recipe.audio_outputs)
+    if recipe.label_format not in LABEL_FORMATS:
+        raise ContractError(f"recipe: label_format={recipe.label_format!r}: expected one of {', '.join(LABEL_FORMATS)}")
     return coerced
 
 
