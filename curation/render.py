@@ -17,12 +17,13 @@ import math
 import os
 import struct
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Container, Sequence
+from typing import Callable, Collection, Sequence
 
 import av
 import cv2
@@ -36,7 +37,7 @@ from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts._atomic import atomic_path, write_bytes_atomic
 from data_contracts.manifests import ClipRow
-from data_contracts.recipe import Recipe
+from data_contracts.recipe import SOURCE_FPS, Recipe
 from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fraction_s, nearest_index_at_rate
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
@@ -53,17 +54,25 @@ __all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "
 CLIP_FSYNC = False
 
 
-def grid_rate_hz(recipe: Recipe) -> Fraction:
-    """Rate of the time grid on which every clip frame of the recipe lies (4 Hz for the SAVGBench recipe).
+def grid_rate_hz(recipe: Recipe, source_fps: Fraction | None = None) -> Fraction:
+    """Rate of the time grid on which every clip frame of the recipe lies (4 Hz for the SAVGBench recipe; with
+    fps "source", given the source's exact rate `source_fps`: 30000 Hz for 30000/1001 fps and a 0.5 s hop).
 
     Clip frame k of a window starting at label frame s is at s·0.1 + k/fps seconds, and s is a multiple of the
     hop, so all such times are multiples of gcd(hop_s, 1/fps).
     """
     hop_s = label_frames_to_fraction_s(recipe.hop_frames)
-    frame_s = Fraction(1, recipe.fps)
+    frame_s = 1 / recipe.clip_fps(source_fps)
     step = Fraction(math.gcd(hop_s.numerator * frame_s.denominator, frame_s.numerator * hop_s.denominator),
                     hop_s.denominator * frame_s.denominator)
     return 1 / step
+
+
+def source_fps(video_path: str | Path) -> Fraction:
+    """A video's exact nominal frame rate (30000/1001 for STARSS's 29.97 fps): one over `frame_period_s`."""
+    container, stream = open_video(video_path)
+    with container:
+        return 1 / frame_period_s(video_path, stream)
 
 
 def clip_metadata_csv(plan: ClipPlan, label_format: str = "savgbench") -> str:
@@ -100,8 +109,10 @@ class GridFrames:
     """
 
     def __init__(self, path: str | Path, rate_hz: Fraction, size_px: tuple[int, int], *, threads: int = 0,
-                 wanted: Container[int] | None = None):
+                 wanted: Collection[int] | None = None):
         self.path, self.rate_hz, self.size_px, self.threads, self.wanted = path, rate_hz, size_px, threads, wanted
+        # The wanted ticks in order: on a fine grid (30000 Hz for 29.97 fps) they are a few of many ticks.
+        self._wanted_order = None if wanted is None else sorted(wanted)
         self._reset()
 
     def _reset(self) -> None:
@@ -123,13 +134,15 @@ class GridFrames:
     def _ticks(self, upto: int, frame: av.VideoFrame):
         """(tick, RGB of `frame`) for the ticks from the next one up to `upto` (excluded) that are wanted."""
         rgb = None
-        for tick in range(self.last_tick + 1, upto):
+        first, order = self.last_tick + 1, self._wanted_order
+        ticks = range(first, upto) if order is None else order[bisect_left(order, first) : bisect_left(order, upto)]
+        for tick in ticks:
             self.last_tick = tick
-            if self.wanted is None or tick in self.wanted:
-                if rgb is None:
-                    width_px, height_px = self.size_px
-                    rgb = frame.to_ndarray(format="rgb24", width=width_px, height=height_px)
-                yield tick, rgb
+            if rgb is None:
+                width_px, height_px = self.size_px
+                rgb = frame.to_ndarray(format="rgb24", width=width_px, height=height_px)
+            yield tick, rgb
+        self.last_tick = max(self.last_tick, upto - 1)
 
     def __iter__(self):
         self._reset()
@@ -326,7 +339,7 @@ class FinishedClip:
 
 
 def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
-                 output_dir: Path, recipe: Recipe) -> FinishedClip:
+                 output_dir: Path, recipe: Recipe, fps: Fraction | None = None) -> FinishedClip:
     """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread)."""
     t0 = time.perf_counter()
     clip = plan_clip.clip
@@ -341,7 +354,8 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
     write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip, recipe.label_format).encode(),
                        fsync=CLIP_FSYNC)
     t1 = time.perf_counter()
-    _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
+    fps = recipe.fps if fps is None else fps
+    _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps)
     return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1})
 
 
@@ -396,20 +410,22 @@ def render_recording(
     result.seconds["audio"] += time.perf_counter() - t0
 
     # Which grid ticks each view needs, and when each clip is complete.
-    rate = grid_rate_hz(recipe)
-    ticks_per_frame = int(rate / recipe.fps)
+    fps = recipe.clip_fps(source_fps(video_path) if recipe.fps == SOURCE_FPS else None)
+    n_frames = recipe.clip_frames(fps)
+    rate = grid_rate_hz(recipe, fps)
+    ticks_per_frame = int(rate / fps)
     clip_ticks: dict[int, list[int]] = {}
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
     for pos, plan_clip in enumerate(clips):
         start_tick = grid_tick_of_label_frame(plan_clip.clip.start_frame, rate)
-        ticks = [start_tick + k * ticks_per_frame for k in range(recipe.frames_per_clip)]
+        ticks = [start_tick + k * ticks_per_frame for k in range(n_frames)]
         clip_ticks[pos] = ticks
         for tick in ticks:
             needed[tick].add(plan_clip.view_index)
         finishing[ticks[-1]].append(pos)
     last_tick = max(finishing)
-    span = (recipe.frames_per_clip - 1) * ticks_per_frame
+    span = (n_frames - 1) * ticks_per_frame
 
     width_px, height_px = video_size_px
     maps = {
@@ -439,7 +455,7 @@ def render_recording(
                 audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(
                     _first_sample(clip, recipe), recipe.samples_per_clip)
                 result.seconds["aac"] += time.perf_counter() - t3
-                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe)
+                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe, fps)
                 pending.append((plan_clip, future))
             # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
             for key in [k for k in cache if k[0] <= tick - span]:

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ class Recipe:
         h_fov_deg: horizontal field of view of the perspective crop, degrees, in (0, 180).
         content_width, content_height: picture size in pixels before letterboxing.
         frame_width, frame_height: output video frame size in pixels (content letterboxed into it).
-        fps: output video frame rate, frames per second.
+        fps: output video frame rate, frames per second: an integer, or "source" to keep each recording's own
+            frame rate exactly (a rational: 30000/1001 for 29.97 fps; `clip_fps`). A clip's frame k is the source
+            frame shown at start_s + k / fps (frames by timestamp, as for an integer rate), and a clip has every
+            frame starting within its window (`clip_frames`: 150 at 29.97 fps for 5 s). Verification and the
+            metric count frames at one fixed rate, so "source" does not go with verify.
         audio_rate: output audio sample rate, Hz.
         highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it); None (YAML
             null) switches the high-pass off, as the DCASE2025 stereo SELD generator has none.
@@ -97,7 +102,7 @@ class Recipe:
     content_height: int = 144
     frame_width: int = 256
     frame_height: int = 256
-    fps: int = 4
+    fps: int | str = 4
     audio_rate: int = 16000
     highpass_hz: float | None = 50.0
     gain_db: float = 38.0
@@ -157,8 +162,26 @@ class Recipe:
 
     @property
     def frames_per_clip(self) -> int:
-        """Video frames per clip (window_s * fps; validated to be integral)."""
+        """Video frames per clip (window_s * fps; validated to be integral). Needs an integer fps: with
+        fps "source" the count depends on the recording (`clip_frames`)."""
+        if self.fps == SOURCE_FPS:
+            raise ValueError("recipe: fps='source': frames per clip depend on each recording's frame rate "
+                             "(clip_frames(clip_fps(source_fps)))")
         return self.window_frames * self.fps // LABEL_FRAMES_PER_S
+
+    def clip_fps(self, source_fps: Fraction | None = None) -> Fraction:
+        """The clips' exact frame rate: `fps`, or with fps "source" the recording's own rate `source_fps` (exact,
+        e.g. Fraction(30000, 1001); ValueError when it is not given)."""
+        if self.fps != SOURCE_FPS:
+            return Fraction(self.fps)
+        if source_fps is None or source_fps <= 0:
+            raise ValueError(f"recipe: fps='source' needs the source's frame rate, got {source_fps!r}")
+        return Fraction(source_fps)
+
+    def clip_frames(self, fps: Fraction) -> int:
+        """Video frames of a clip at the exact rate `fps`: those starting within the window, k / fps < window_s,
+        i.e. ceil(window_s · fps) (20 at 4 fps; 150 at 30000/1001 fps, the last ending 5 ms after the window)."""
+        return math.ceil(Fraction(self.window_frames, LABEL_FRAMES_PER_S) * Fraction(fps))
 
     @property
     def samples_per_clip(self) -> int:
@@ -285,9 +308,10 @@ _POSITIVE_INT_KEYS = (
     "content_height",
     "frame_width",
     "frame_height",
-    "fps",
     "audio_rate",
 )
+# `fps` that keeps each recording's own frame rate.
+SOURCE_FPS = "source"
 _INT_KEYS = (*_POSITIVE_INT_KEYS, "min_onscreen_frames", "detector_image_size_px")
 _FLOAT_KEYS = ("h_fov_deg", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
                "detector_score_threshold")
@@ -356,6 +380,10 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
     coerced["audio_outputs"] = _coerce_audio_outputs(recipe.audio_outputs)
+    if recipe.fps != SOURCE_FPS:
+        if isinstance(recipe.fps, str):
+            raise ContractError(f"recipe: fps={recipe.fps!r}: expected an integer or {SOURCE_FPS!r}")
+        coerced["fps"] = _as_int("fps", recipe.fps)
     if recipe.label_format not in LABEL_FORMATS:
         raise ContractError(f"recipe: label_format={recipe.label_format!r}: expected one of {', '.join(LABEL_FORMATS)}")
     return coerced
@@ -519,7 +547,12 @@ def _validate(recipe: Recipe) -> None:
         if not recipe.verify:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
     _validate_policies(recipe, fail)
-    if recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
+    if recipe.fps == SOURCE_FPS:
+        if recipe.verify:
+            fail("fps", "verification counts a clip's frames at one fixed rate: give an integer fps with verify=true")
+    elif recipe.fps <= 0:
+        fail("fps", "must be > 0 (or 'source')")
+    elif recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
         fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
     if recipe.window_frames * recipe.audio_rate % LABEL_FRAMES_PER_S:
         fail("audio_rate", f"window_s * audio_rate = {recipe.window_s:g} s * {recipe.audio_rate} is not whole samples")
