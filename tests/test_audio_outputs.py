@@ -14,13 +14,15 @@ import soundfile as sf
 from curation.foa import W, X, Y, Z, intensity_direction_deg
 from curation.geometry import relative_angles_deg
 from curation.media import ffmpeg_exe
+from curation.plan import clip_output_paths
 from curation.render import float_wav_bytes
 from curation.synthetic.generator import SynthConfig, write_recording
 from data_contracts.annotations import AnnotationRow
-from data_contracts.manifests import validate_clips
+from data_contracts.manifests import CLIPS_SCHEMA, ClipRow, make_clip_id, rows_to_table, validate_clips
 from data_contracts.recipe import load_recipe
 from tasks.curate_recording import plan_recording_task, render_recording_task
 from tasks.discover import discover, inspect_recording
+from tasks.manifests import prune_stale_outputs
 from tasks.parts import part_dir
 
 # One talker, still, at (40°, 15°) for the whole 6 s recording.
@@ -139,3 +141,24 @@ def test_adding_foa_after_a_stereo_only_run_writes_only_the_foa_files(source, wi
     _, third, _ = curate(source, tmp_path, WITH_FOA)
     assert third.n_rendered == 0 and third.seconds == {}
     assert media_files(tmp_path, ("foa_dev",)) == foa_files
+
+
+def test_pruning_keeps_the_foa_files_the_clips_manifest_lists_and_no_other(tmp_path):
+    # Clip a has its FOA listed; clip b is curated without one (a later run left foa out); clip c is no longer curated.
+    rows = []
+    for name, foa in (("a", True), ("b", False)):
+        clip_id = make_clip_id("fold1_room1_mix001", 0 if name == "a" else 5, 0.0, 0.0)
+        paths = clip_output_paths("generation", clip_id, ("stereo", "foa") if foa else ("stereo",))
+        rows.append(ClipRow(clip_id, "generation", "fold1_room1_mix001", "dev-train-synth", 0 if name == "a" else 5,
+                            0.0 if name == "a" else 0.5, 5.0, 0.0, 0.0, 100.0, 67.67, 50, 50, 0, "speech",
+                            paths["video_path"], paths["audio_path"], paths["metadata_path"], "0" * 16,
+                            foa_path=paths["foa_path"]))
+    (tmp_path / "manifests").mkdir()
+    pq.write_table(rows_to_table(rows, CLIPS_SCHEMA), tmp_path / "manifests" / "clips.parquet")
+    (tmp_path / "foa_dev").mkdir()
+    stale = "fold1_room1_mix001_f00010_az+000_el+00"
+    for clip_id in (rows[0].clip_id, rows[1].clip_id, stale):
+        (tmp_path / "foa_dev" / f"{clip_id}.wav").write_bytes(b"x")
+    assert prune_stale_outputs.fn(str(tmp_path), [rows[0].clip_id, rows[1].clip_id], ["fold1_room1_mix001"]) == 2
+    assert [p.name for p in (tmp_path / "foa_dev").iterdir()] == [f"{rows[0].clip_id}.wav"]
+    assert rows[0].foa_path == f"foa_dev/{rows[0].clip_id}.wav" and rows[1].foa_path is None
