@@ -47,7 +47,7 @@ VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 
 __all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "render_foa_clips", "grid_rate_hz",
-           "clip_metadata_csv"]
+           "video_frame_rate", "float_wav_bytes", "clip_metadata_csv"]
 
 # Clip files (mp4, wav, csv; thousands per recording) are written atomically but not fsynced: fsync per clip WAV
 # cost ~9 % of the render workers' time, and on a rerun the ledger re-checks the clip files it lists anyway.
@@ -68,7 +68,7 @@ def grid_rate_hz(recipe: Recipe, source_fps: Fraction | None = None) -> Fraction
     return 1 / step
 
 
-def source_fps(video_path: str | Path) -> Fraction:
+def video_frame_rate(video_path: str | Path) -> Fraction:
     """A video's exact nominal frame rate (30000/1001 for STARSS's 29.97 fps): one over `frame_period_s`."""
     container, stream = open_video(video_path)
     with container:
@@ -383,7 +383,8 @@ def render_recording(
     log: Callable[[str], None] = lambda message: None,
     on_clip: Callable[[ClipPlan, str | None, str | None], None] = lambda clip, reason, detail: None,
 ) -> RenderResult:
-    """Write every planned clip's wav, metadata csv and mp4 under output_dir; reject clipped ones.
+    """Write every planned clip's wav, metadata csv and mp4 (and its FOA wav when it has a `foa_path`) under
+    output_dir; reject clipped ones.
 
     `video_size_px` is the source's (width, height). Files are written under partial names and renamed into place,
     so a file with its final name is complete. `on_clip(clip, reason, detail)` is called as each clip is finished:
@@ -410,7 +411,7 @@ def render_recording(
     result.seconds["audio"] += time.perf_counter() - t0
 
     # Which grid ticks each view needs, and when each clip is complete.
-    fps = recipe.clip_fps(source_fps(video_path) if recipe.fps == SOURCE_FPS else None)
+    fps = recipe.clip_fps(video_frame_rate(video_path) if recipe.fps == SOURCE_FPS else None)
     n_frames = recipe.clip_frames(fps)
     rate = grid_rate_hz(recipe, fps)
     ticks_per_frame = int(rate / fps)

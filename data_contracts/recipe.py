@@ -188,11 +188,6 @@ class Recipe:
         """Audio samples per channel per clip (window_s * audio_rate; validated to be integral)."""
         return self.window_frames * self.audio_rate // LABEL_FRAMES_PER_S
 
-    @property
-    def wants_foa(self) -> bool:
-        """Whether each clip's rotated FOA is written too (``audio_outputs`` holds "foa")."""
-        return "foa" in self.audio_outputs
-
     def hashed_dict(self) -> dict[str, Any]:
         """`to_dict` without the keys that are at their "as before" value: a selection policy that is off (None)
         and a key of `LATER_KEY_DEFAULTS` at its default. What the hash (and the ledger's render key) digest, so a

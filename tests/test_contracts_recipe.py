@@ -373,11 +373,11 @@ def test_highpass_null_switches_the_highpass_off_and_has_its_own_hash(tmp_path):
 
 
 def test_audio_outputs_default_to_stereo_and_leave_the_hash_as_it_was():
-    assert Recipe().audio_outputs == ("stereo",) and not Recipe().wants_foa
+    assert Recipe().audio_outputs == ("stereo",)
     assert load_recipe(overrides=["audio_outputs=[stereo]"]).recipe_hash == Recipe().recipe_hash
     assert load_recipe(overrides=["audio_outputs=stereo"]) == Recipe()
     both = load_recipe(overrides=["audio_outputs=[foa, stereo, foa]"])
-    assert both.audio_outputs == ("stereo", "foa") and both.wants_foa
+    assert both.audio_outputs == ("stereo", "foa")
     assert both.to_dict()["audio_outputs"] == ["stereo", "foa"]
     assert both == load_recipe(overrides=["audio_outputs=[stereo, foa]"]) == load_recipe(both.to_dict())
     assert both.recipe_hash != Recipe().recipe_hash

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from curation.foa import stereo_weights
-from curation.render import grid_rate_hz, source_fps
+from curation.render import grid_rate_hz, video_frame_rate
 from data_contracts.errors import ContractError
 from data_contracts.recipe import Recipe, load_recipe
 from tasks.curate_recording import plan_recording_task, render_recording_task
@@ -84,7 +84,7 @@ def curated(tmp_path_factory):
 @pytest.mark.slow
 def test_29_97_fps_in_29_97_fps_out_each_frame_the_source_frame_shown_at_its_time(curated):
     files, out, recipe, clips = curated
-    assert source_fps(files.mp4) == NTSC
+    assert video_frame_rate(files.mp4) == NTSC
     images = label_images(files.csv)
     n_discriminating = 0
     for clip in clips:
