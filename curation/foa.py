@@ -13,12 +13,13 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from curation.geometry import angles_to_unit, view_rotation
+from curation.geometry import angles_to_unit, unit_to_angles, view_rotation
 
 __all__ = [
     "W", "Y", "Z", "X",
     "encode_plane_wave",
     "rotate_foa",
+    "foa_rotation_matrix",
     "stereo_weights",
     "mid_side_stereo",
     "highpass",
@@ -26,6 +27,7 @@ __all__ = [
     "resample",
     "prepare_foa",
     "foa_to_view_stereo",
+    "intensity_direction_deg",
 ]
 
 # ACN channel indices.
@@ -54,13 +56,25 @@ def rotate_foa(foa, view_azimuth_deg: float, view_elevation_deg: float = 0.0, *,
     φ then sits at φ − φ0. `inverse=True` undoes it (view frame → world frame).
     """
     foa = np.asarray(foa)
-    rotation = view_rotation(view_azimuth_deg, view_elevation_deg)
-    if inverse:
-        rotation = rotation.T
-    out = np.empty_like(foa)
+    dtype = foa.dtype if np.issubdtype(foa.dtype, np.floating) else np.float64
+    matrix = foa_rotation_matrix(view_azimuth_deg, view_elevation_deg, inverse=inverse).astype(dtype)
+    # Channel by channel: NumPy's BLAS product of an (n, 4) by a (4, 4) matrix cost ~25× more CPU here (15 ms
+    # against 0.6 ms for a 5 s clip at 16 kHz).
+    out = np.empty(foa.shape, dtype=dtype)
     out[..., W] = foa[..., W]
-    out[..., _XYZ] = foa[..., _XYZ] @ rotation.T.astype(foa.dtype)
+    for column in _XYZ:
+        out[..., column] = sum(foa[..., row] * matrix[row, column] for row in _XYZ)
     return out
+
+
+def foa_rotation_matrix(view_azimuth_deg: float, view_elevation_deg: float = 0.0, *,
+                        inverse: bool = False) -> np.ndarray:
+    """(4, 4) matrix M with `rotate_foa(foa, …) = foa @ M`: 1 for W, the view rotation's transpose on (X, Y, Z)."""
+    rotation = view_rotation(view_azimuth_deg, view_elevation_deg)
+    matrix = np.zeros((4, 4))
+    matrix[W, W] = 1.0
+    matrix[np.ix_(_XYZ, _XYZ)] = rotation if inverse else rotation.T
+    return matrix
 
 
 def stereo_weights(view_azimuth_deg: float, view_elevation_deg: float = 0.0) -> np.ndarray:
@@ -82,10 +96,11 @@ def mid_side_stereo(rotated_foa) -> np.ndarray:
     return np.stack([rotated_foa[..., W] + rotated_foa[..., Y], rotated_foa[..., W] - rotated_foa[..., Y]], axis=-1)
 
 
-def highpass(samples, rate_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
-    """Causal Butterworth high-pass along axis 0; `cutoff_hz` ≤ 0 returns the input unchanged (as float64)."""
+def highpass(samples, rate_hz: float, cutoff_hz: float | None, order: int = 4) -> np.ndarray:
+    """Causal Butterworth high-pass along axis 0; `cutoff_hz` None (the recipe's `highpass_hz: null`) or ≤ 0
+    returns the input unchanged (as float64)."""
     x = np.asarray(samples, dtype=np.float64)
-    if cutoff_hz <= 0:
+    if cutoff_hz is None or cutoff_hz <= 0:
         return x
     sos = signal.butter(order, cutoff_hz, btype="highpass", fs=rate_hz, output="sos")
     return signal.sosfilt(sos, x, axis=0)
@@ -105,8 +120,9 @@ def resample(samples, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
     return signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
 
 
-def prepare_foa(foa, rate_hz: int, out_rate_hz: int, highpass_hz: float, gain_db: float) -> np.ndarray:
-    """The view-independent part of the SAVGBench audio chain: high-pass, gain, resample. Done once per recording.
+def prepare_foa(foa, rate_hz: int, out_rate_hz: int, highpass_hz: float | None, gain_db: float) -> np.ndarray:
+    """The view-independent part of the SAVGBench audio chain: high-pass (none when `highpass_hz` is None), gain,
+    resample. Done once per recording.
 
     Returns float32 (m, channels). Channels are processed one at a time in float64, so a 9-minute 4-channel
     recording needs a few hundred MB rather than several copies of the whole array in float64.
@@ -129,9 +145,19 @@ def foa_to_view_stereo(
     view_elevation_deg: float = 0.0,
     *,
     out_rate_hz: int = 16000,
-    highpass_hz: float = 50.0,
+    highpass_hz: float | None = 50.0,
     gain_db: float = 38.0,
 ) -> np.ndarray:
     """The whole SAVGBench audio chain for one view: (n, 4) FOA at rate_hz → (m, 2) stereo at out_rate_hz."""
     prepared = prepare_foa(foa, rate_hz, out_rate_hz, highpass_hz, gain_db)
     return prepared @ stereo_weights(view_azimuth_deg, view_elevation_deg)
+
+
+def intensity_direction_deg(foa) -> tuple[float, float]:
+    """(azimuth_deg, elevation_deg) of the mean active intensity vector of an FOA signal (n, 4): the time average
+    of W·(X, Y, Z). For a single plane wave it points at the source whatever the signal; diffuse noise and other
+    sources pull it towards their own directions in proportion to their power."""
+    foa = np.asarray(foa, dtype=np.float64)
+    intensity = foa[:, [W]].T @ foa[:, _XYZ] / foa.shape[0]
+    azimuth_deg, elevation_deg = unit_to_angles(intensity[0])
+    return float(azimuth_deg), float(elevation_deg)

@@ -59,6 +59,8 @@ label_frame_count = whole_label_frames
 
 # A clip's files: manifest column → (folder prefix, file suffix); the folder is `<prefix>_dev` or `<prefix>_eval`.
 _CLIP_FILES = {"video_path": ("video", ".mp4"), "audio_path": ("audio", ".wav"), "metadata_path": ("metadata", ".csv")}
+# Files written only when the recipe's `audio_outputs` names them: manifest column → (output, folder prefix, suffix).
+_OPTIONAL_CLIP_FILES = {"foa_path": ("foa", "foa", ".wav")}
 _CLIP_NAMES = tuple(f.name for f in fields(ClipRow))
 _EVENT_NAMES = tuple(f.name for f in fields(EventRow))
 # STARSS class id → class name (None for an id that is no class).
@@ -69,9 +71,15 @@ def _set_name(split: str) -> str:
     return "dev" if split == "generation" else "eval"
 
 
-def clip_output_paths(split: str, clip_id: str) -> dict[str, str]:
-    """Per-clip file paths relative to the output root, as in the SAVGBench release (`*_dev` / `*_eval`)."""
-    return {key: f"{folder}_{_set_name(split)}/{clip_id}{suffix}" for key, (folder, suffix) in _CLIP_FILES.items()}
+def clip_output_paths(split: str, clip_id: str, audio_outputs: Sequence[str] = ()) -> dict[str, str | None]:
+    """Per-clip file paths relative to the output root, as in the SAVGBench release (`*_dev` / `*_eval`); an
+    optional file (`foa_path`) is None unless `audio_outputs` (the recipe's) names it."""
+    set_name = _set_name(split)
+    paths: dict[str, str | None] = {key: f"{folder}_{set_name}/{clip_id}{suffix}"
+                                    for key, (folder, suffix) in _CLIP_FILES.items()}
+    for key, (output, folder, suffix) in _OPTIONAL_CLIP_FILES.items():
+        paths[key] = f"{folder}_{set_name}/{clip_id}{suffix}" if output in audio_outputs else None
+    return paths
 
 
 class RecordingEvents:
@@ -163,12 +171,14 @@ class PlannedClips(Sequence):
     """
 
     __slots__ = ("shared", "split", "source_folder", "duration_s", "h_fov_deg", "v_fov_deg", "arrays", "clip_id",
-                 "_made")
+                 "audio_outputs", "_made")
 
     def __init__(self, shared: RecordingEvents, split: str, source_folder: str, duration_s: float, h_fov_deg: float,
-                 v_fov_deg: float, arrays: dict[str, np.ndarray], clip_id: pa.Array):
+                 v_fov_deg: float, arrays: dict[str, np.ndarray], clip_id: pa.Array,
+                 audio_outputs: tuple[str, ...] = ("stereo",)):
         self.shared, self.split, self.source_folder, self.duration_s = shared, split, source_folder, duration_s
         self.h_fov_deg, self.v_fov_deg, self.arrays, self.clip_id = h_fov_deg, v_fov_deg, arrays, clip_id
+        self.audio_outputs = audio_outputs  # the recipe's: which optional files (`_OPTIONAL_CLIP_FILES`) clips have
         self._made: tuple[ClipPlan, ...] | None = None
 
     def __len__(self) -> int:
@@ -206,7 +216,7 @@ class PlannedClips(Sequence):
         positions = np.asarray(positions, dtype=np.int64)
         return PlannedClips(self.shared, self.split, self.source_folder, self.duration_s, self.h_fov_deg,
                             self.v_fov_deg, {name: values[positions] for name, values in self.arrays.items()},
-                            self.clip_id.take(pa.array(positions)))
+                            self.clip_id.take(pa.array(positions)), self.audio_outputs)
 
     def clips_columns(self) -> dict[str, Any]:
         """The clips manifest's columns (ClipRow's fields, in order): numpy numbers and pyarrow strings."""
@@ -214,6 +224,9 @@ class PlannedClips(Sequence):
         set_name = _set_name(self.split)
         paths = {key: pc.binary_join_element_wise(f"{folder}_{set_name}/", self.clip_id, suffix, "")
                  for key, (folder, suffix) in _CLIP_FILES.items()}
+        for key, (output, folder, suffix) in _OPTIONAL_CLIP_FILES.items():
+            paths[key] = (pc.binary_join_element_wise(f"{folder}_{set_name}/", self.clip_id, suffix, "")
+                          if output in self.audio_outputs else pa.nulls(n, pa.string()))
         columns = {
             "clip_id": self.clip_id,
             "split": pa.repeat(self.split, n),
@@ -247,7 +260,7 @@ class PlannedClips(Sequence):
             for clip_id, *values in zip(self.clip_id.to_pylist(), *(self.arrays[n].tolist() for n in _CLIP_ARRAYS)):
                 value = dict(zip(_CLIP_ARRAYS, values))
                 clip = ClipRow(clip_id=clip_id, **constants, **{name: value[name] for name in _CLIP_ROW_ARRAYS},
-                               **clip_output_paths(split, clip_id))
+                               **clip_output_paths(split, clip_id, self.audio_outputs))
                 events = ClipEvents(shared, clip_id, value["start_frame"], value["view_index"], value["first"],
                                     value["stop"])
                 made.append(ClipPlan(clip, events))
@@ -536,7 +549,7 @@ def _planned_clips(recording_id: str, source_folder: str, split: str, recipe: Re
     shared = RecordingEvents(recording_id, recipe.recipe_hash, track, onscreen.projection, onscreen.class_map)
     return PlannedClips(shared, split, source_folder, label_frames_to_manifest_s(recipe.window_frames),
                         recipe.h_fov_deg, recipe.v_fov_deg, arrays,
-                        _clip_ids(recording_id, starts, views, window_index, view_index))
+                        _clip_ids(recording_id, starts, views, window_index, view_index), recipe.audio_outputs)
 
 
 def _count_by_class(mask: np.ndarray | None, is_instrument: np.ndarray) -> dict[str, int]:

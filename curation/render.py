@@ -12,30 +12,32 @@ audio.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
+import struct
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Container, Sequence
+from typing import Callable, Collection, Sequence
 
 import av
 import cv2
 import numpy as np
 import soundfile as sf
 
-from curation.foa import prepare_foa, stereo_weights
+from curation.foa import prepare_foa, rotate_foa, stereo_weights
+from curation.labels import clip_label_csv
 from curation.media import MediaError, frame_period_s, open_video
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts._atomic import atomic_path, write_bytes_atomic
 from data_contracts.manifests import ClipRow
-from data_contracts.recipe import Recipe
+from data_contracts.recipe import SOURCE_FPS, Recipe
 from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fraction_s, nearest_index_at_rate
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
@@ -44,35 +46,40 @@ VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
 
-__all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "grid_rate_hz",
-           "clip_metadata_csv"]
+__all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "render_foa_clips", "grid_rate_hz",
+           "video_frame_rate", "float_wav_bytes", "clip_metadata_csv"]
 
 # Clip files (mp4, wav, csv; thousands per recording) are written atomically but not fsynced: fsync per clip WAV
 # cost ~9 % of the render workers' time, and on a rerun the ledger re-checks the clip files it lists anyway.
 CLIP_FSYNC = False
 
 
-def grid_rate_hz(recipe: Recipe) -> Fraction:
-    """Rate of the time grid on which every clip frame of the recipe lies (4 Hz for the SAVGBench recipe).
+def grid_rate_hz(recipe: Recipe, source_fps: Fraction | None = None) -> Fraction:
+    """Rate of the time grid on which every clip frame of the recipe lies (4 Hz for the SAVGBench recipe; with
+    fps "source", given the source's exact rate `source_fps`: 30000 Hz for 30000/1001 fps and a 0.5 s hop).
 
     Clip frame k of a window starting at label frame s is at s·0.1 + k/fps seconds, and s is a multiple of the
     hop, so all such times are multiples of gcd(hop_s, 1/fps).
     """
     hop_s = label_frames_to_fraction_s(recipe.hop_frames)
-    frame_s = Fraction(1, recipe.fps)
+    frame_s = 1 / recipe.clip_fps(source_fps)
     step = Fraction(math.gcd(hop_s.numerator * frame_s.denominator, frame_s.numerator * hop_s.denominator),
                     hop_s.denominator * frame_s.denominator)
     return 1 / step
 
 
-def clip_metadata_csv(plan: ClipPlan) -> str:
-    """The SAVGBench per-clip metadata: rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen
-    events of interest only, no header, sorted by frame then class."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for frame, class_id, x_px, y_px in plan.events.metadata_rows():
-        writer.writerow([frame, class_id, f"{x_px:.2f}", f"{y_px:.2f}"])
-    return out.getvalue()
+def video_frame_rate(video_path: str | Path) -> Fraction:
+    """A video's exact nominal frame rate (30000/1001 for STARSS's 29.97 fps): one over `frame_period_s`."""
+    container, stream = open_video(video_path)
+    with container:
+        return 1 / frame_period_s(video_path, stream)
+
+
+def clip_metadata_csv(plan: ClipPlan, label_format: str = "savgbench") -> str:
+    """The clip's label file in the recipe's `label_format` (`curation.labels`): by default the SAVGBench per-clip
+    metadata, rows `frame,class,x,y` (10 fps label frames, content pixels), onscreen events of interest only, no
+    header, sorted by frame then class."""
+    return clip_label_csv(plan.events, label_format)
 
 
 @dataclass
@@ -102,8 +109,10 @@ class GridFrames:
     """
 
     def __init__(self, path: str | Path, rate_hz: Fraction, size_px: tuple[int, int], *, threads: int = 0,
-                 wanted: Container[int] | None = None):
+                 wanted: Collection[int] | None = None):
         self.path, self.rate_hz, self.size_px, self.threads, self.wanted = path, rate_hz, size_px, threads, wanted
+        # The wanted ticks in order: on a fine grid (30000 Hz for 29.97 fps) they are a few of many ticks.
+        self._wanted_order = None if wanted is None else sorted(wanted)
         self._reset()
 
     def _reset(self) -> None:
@@ -125,13 +134,15 @@ class GridFrames:
     def _ticks(self, upto: int, frame: av.VideoFrame):
         """(tick, RGB of `frame`) for the ticks from the next one up to `upto` (excluded) that are wanted."""
         rgb = None
-        for tick in range(self.last_tick + 1, upto):
+        first, order = self.last_tick + 1, self._wanted_order
+        ticks = range(first, upto) if order is None else order[bisect_left(order, first) : bisect_left(order, upto)]
+        for tick in ticks:
             self.last_tick = tick
-            if self.wanted is None or tick in self.wanted:
-                if rgb is None:
-                    width_px, height_px = self.size_px
-                    rgb = frame.to_ndarray(format="rgb24", width=width_px, height=height_px)
-                yield tick, rgb
+            if rgb is None:
+                width_px, height_px = self.size_px
+                rgb = frame.to_ndarray(format="rgb24", width=width_px, height=height_px)
+            yield tick, rgb
+        self.last_tick = max(self.last_tick, upto - 1)
 
     def __iter__(self):
         self._reset()
@@ -278,9 +289,43 @@ def _write_wav(path: Path, stereo: np.ndarray, rate: int) -> None:
     write_bytes_atomic(path, buffer.getvalue(), fsync=CLIP_FSYNC)
 
 
+def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """A 32-bit IEEE float WAV of `samples` (n, channels): RIFF, `fmt ` (format 3), `fact`, `data`, nothing else.
+
+    Written by hand because libsndfile adds a PEAK chunk holding the time of writing to float files, so the same
+    samples would give other bytes on every run (and a resumed run would not match an uninterrupted one)."""
+    data = np.ascontiguousarray(samples, dtype="<f4")
+    n_frames, n_channels = data.shape
+    block = 4 * n_channels
+    fmt = struct.pack("<HHIIHH", 3, n_channels, rate, rate * block, block, 32)
+    chunks = b"".join([b"fmt ", struct.pack("<I", len(fmt)), fmt, b"fact", struct.pack("<II", 4, n_frames),
+                       b"data", struct.pack("<I", data.nbytes)])
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks) + data.nbytes) + b"WAVE" + chunks + data.tobytes()
+
+
+def _write_foa(output_dir: Path, clip: ClipRow, segment: np.ndarray, rate: int) -> None:
+    """The clip's FOA segment (prepared: high-pass, gain, recipe rate) rotated to its view, as a 4-channel 32-bit
+    float WAV (ACN/SN3D, W Y Z X). Float, because it holds the chain's float32 samples exactly: no rounding, and no
+    clipping where a channel exceeds full scale (the clipping test is the stereo's)."""
+    path = output_dir / clip.foa_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rotated = rotate_foa(segment, clip.view_azimuth_deg, clip.view_elevation_deg)
+    write_bytes_atomic(path, float_wav_bytes(rotated, rate), fsync=CLIP_FSYNC)
+
+
 def _first_sample(clip: ClipRow, recipe: Recipe) -> int:
     """Index of the clip's first sample in the prepared (recipe-rate) audio: where its WAV and its AAC cut start."""
     return nearest_index_at_rate(clip.start_s, recipe.audio_rate)
+
+
+def _clip_segment(prepared: np.ndarray, clip: ClipRow, recipe: Recipe) -> np.ndarray:
+    """The clip's samples of the prepared FOA (samples_per_clip, 4), zero-padded past the recording's end."""
+    samples = recipe.samples_per_clip
+    first = _first_sample(clip, recipe)
+    segment = prepared[first : first + samples]
+    if segment.shape[0] < samples:
+        segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+    return segment
 
 
 @dataclass(frozen=True)
@@ -294,23 +339,23 @@ class FinishedClip:
 
 
 def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
-                 output_dir: Path, recipe: Recipe) -> FinishedClip:
+                 output_dir: Path, recipe: Recipe, fps: Fraction | None = None) -> FinishedClip:
     """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread)."""
     t0 = time.perf_counter()
     clip = plan_clip.clip
-    samples = recipe.samples_per_clip
-    first = _first_sample(clip, recipe)
-    segment = prepared[first : first + samples]
-    if segment.shape[0] < samples:
-        segment = np.concatenate([segment, np.zeros((samples - segment.shape[0], 4), dtype=np.float32)])
+    segment = _clip_segment(prepared, clip, recipe)
     stereo = segment @ weights[(clip.view_azimuth_deg, clip.view_elevation_deg)]
     peak = float(np.abs(stereo).max())
     if peak > recipe.clip_peak_limit:
         return FinishedClip("clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {})
     _write_wav(output_dir / clip.audio_path, stereo, recipe.audio_rate)
-    write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip).encode(), fsync=CLIP_FSYNC)
+    if clip.foa_path is not None:
+        _write_foa(output_dir, clip, segment, recipe.audio_rate)
+    write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip, recipe.label_format).encode(),
+                       fsync=CLIP_FSYNC)
     t1 = time.perf_counter()
-    _encode_clip(output_dir / clip.video_path, frames, audio, recipe.fps)
+    fps = recipe.fps if fps is None else fps
+    _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps)
     return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1})
 
 
@@ -338,7 +383,8 @@ def render_recording(
     log: Callable[[str], None] = lambda message: None,
     on_clip: Callable[[ClipPlan, str | None, str | None], None] = lambda clip, reason, detail: None,
 ) -> RenderResult:
-    """Write every planned clip's wav, metadata csv and mp4 under output_dir; reject clipped ones.
+    """Write every planned clip's wav, metadata csv and mp4 (and its FOA wav when it has a `foa_path`) under
+    output_dir; reject clipped ones.
 
     `video_size_px` is the source's (width, height). Files are written under partial names and renamed into place,
     so a file with its final name is complete. `on_clip(clip, reason, detail)` is called as each clip is finished:
@@ -365,20 +411,22 @@ def render_recording(
     result.seconds["audio"] += time.perf_counter() - t0
 
     # Which grid ticks each view needs, and when each clip is complete.
-    rate = grid_rate_hz(recipe)
-    ticks_per_frame = int(rate / recipe.fps)
+    fps = recipe.clip_fps(video_frame_rate(video_path) if recipe.fps == SOURCE_FPS else None)
+    n_frames = recipe.clip_frames(fps)
+    rate = grid_rate_hz(recipe, fps)
+    ticks_per_frame = int(rate / fps)
     clip_ticks: dict[int, list[int]] = {}
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
     for pos, plan_clip in enumerate(clips):
         start_tick = grid_tick_of_label_frame(plan_clip.clip.start_frame, rate)
-        ticks = [start_tick + k * ticks_per_frame for k in range(recipe.frames_per_clip)]
+        ticks = [start_tick + k * ticks_per_frame for k in range(n_frames)]
         clip_ticks[pos] = ticks
         for tick in ticks:
             needed[tick].add(plan_clip.view_index)
         finishing[ticks[-1]].append(pos)
     last_tick = max(finishing)
-    span = (recipe.frames_per_clip - 1) * ticks_per_frame
+    span = (n_frames - 1) * ticks_per_frame
 
     width_px, height_px = video_size_px
     maps = {
@@ -408,7 +456,7 @@ def render_recording(
                 audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(
                     _first_sample(clip, recipe), recipe.samples_per_clip)
                 result.seconds["aac"] += time.perf_counter() - t3
-                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe)
+                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe, fps)
                 pending.append((plan_clip, future))
             # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
             for key in [k for k in cache if k[0] <= tick - span]:
@@ -440,3 +488,19 @@ def render_recording(
     log(f"{plan.recording_id}: {len(result.written)} clips written, {len(result.rejected)} rejected, "
         f"{grid.n_decoded} frames decoded")
     return result
+
+
+def render_foa_clips(clips: Sequence[ClipPlan], audio_path: Path, output_dir: Path, recipe: Recipe, *,
+                     log: Callable[[str], None] = lambda message: None) -> dict[str, float]:
+    """Write only the FOA file of each clip (its `foa_path`): for clips rendered before without one, whose other
+    files stand. Audio only: the recording's FOA goes through the same chain as in `render_recording` once, and no
+    video is decoded. Returns the seconds spent ("foa_only")."""
+    t0 = time.perf_counter()
+    foa, rate_hz = sf.read(audio_path, dtype="float32", always_2d=True)
+    prepared = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db)
+    del foa
+    for plan_clip in clips:
+        clip = plan_clip.clip
+        _write_foa(output_dir, clip, _clip_segment(prepared, clip, recipe), recipe.audio_rate)
+    log(f"{len(clips)} FOA files written for clips rendered before without them")
+    return {"foa_only": time.perf_counter() - t0}

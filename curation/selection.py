@@ -53,17 +53,21 @@ class EventTrack:
     source_index: np.ndarray  # int64
     azimuth_deg: np.ndarray  # float64, world direction
     elevation_deg: np.ndarray  # float64
+    distance_cm: np.ndarray | None = None  # float64, NaN where the row has none (STARSS22's 5 columns)
 
     @classmethod
     def from_rows(cls, rows: Iterable) -> "EventTrack":
-        """From objects with frame, class_id, source_index, azimuth_deg and elevation_deg (e.g. AnnotationRow)."""
+        """From objects with frame, class_id, source_index, azimuth_deg and elevation_deg (e.g. AnnotationRow), and
+        distance_cm where they have it."""
         rows = sorted(rows, key=lambda r: (r.frame, r.class_id, r.source_index))
+        distances = [getattr(r, "distance_cm", None) for r in rows]
         return cls(
             frame=np.array([r.frame for r in rows], dtype=np.int64),
             class_id=np.array([r.class_id for r in rows], dtype=np.int64),
             source_index=np.array([r.source_index for r in rows], dtype=np.int64),
             azimuth_deg=np.array([r.azimuth_deg for r in rows], dtype=np.float64),
             elevation_deg=np.array([r.elevation_deg for r in rows], dtype=np.float64),
+            distance_cm=np.array([np.nan if d is None else d for d in distances], dtype=np.float64),
         )
 
     def __len__(self) -> int:

@@ -101,7 +101,9 @@ class ClipRow:
     ``target_class`` is the clip's target class, the one with more of these frames: "instrument" when
     ``n_instrument_frames`` > ``n_speech_frames``, else "speech" (the class balance counts clips by it). Paths are
     relative to the output root. ``visual_confirmation_rate`` is the fraction of the clip's onscreen speech events
-    that the verification stage confirmed with a person box (None: not verified, or no such event).
+    that the verification stage confirmed with a person box (None: not verified, or no such event). ``foa_path`` is
+    the clip's first-order ambisonics rotated to the view (4-channel float WAV), None when the recipe's
+    ``audio_outputs`` does not ask for it.
     """
 
     clip_id: str
@@ -124,6 +126,7 @@ class ClipRow:
     metadata_path: str
     recipe_hash: str
     visual_confirmation_rate: float | None = None
+    foa_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,7 @@ CLIPS_SCHEMA = named_schema(
         pa.field("metadata_path", pa.string(), nullable=False),
         pa.field("recipe_hash", pa.string(), nullable=False),
         pa.field("visual_confirmation_rate", pa.float64(), nullable=True),
+        pa.field("foa_path", pa.string(), nullable=True),
     ],
 )
 
@@ -422,7 +426,7 @@ def validate_clips(table: pa.Table) -> None:
         # The 1e-6 absorbs float error in duration_s / 0.1; counts are whole label frames.
         too_many = pc.greater(pc.cast(table.column(column), pa.float64()), pc.add(clip_label_frames, 1e-6))
         _check_mask(name, table, column, too_many, "exceeds the clip's label frames (duration_s / 0.1 s)")
-    for column in ("video_path", "audio_path", "metadata_path"):
+    for column in ("video_path", "audio_path", "metadata_path", "foa_path"):
         _check_non_empty(name, table, column)
     _check_range(name, table, "visual_confirmation_rate", 0, 1)
     _check_in(name, table, "target_class", TARGET_CLASSES)

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,24 @@ class Recipe:
         h_fov_deg: horizontal field of view of the perspective crop, degrees, in (0, 180).
         content_width, content_height: picture size in pixels before letterboxing.
         frame_width, frame_height: output video frame size in pixels (content letterboxed into it).
-        fps: output video frame rate, frames per second.
+        fps: output video frame rate, frames per second: an integer, or "source" to keep each recording's own
+            frame rate exactly (a rational: 30000/1001 for 29.97 fps; `clip_fps`). A clip's frame k is the source
+            frame shown at start_s + k / fps (frames by timestamp, as for an integer rate), and a clip has every
+            frame starting within its window (`clip_frames`: 150 at 29.97 fps for 5 s). Verification and the
+            metric count frames at one fixed rate, so "source" does not go with verify.
         audio_rate: output audio sample rate, Hz.
-        highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it).
+        highpass_hz: high-pass cut-off, Hz (a reconstruction: the published recipe does not give it); None (YAML
+            null) switches the high-pass off, as the DCASE2025 stereo SELD generator has none.
         gain_db: gain applied after the high-pass, dB.
+        audio_outputs: the audio files written per clip, a list of "stereo" (the SAVGBench mid-side stereo WAV in
+            `audio_*/`; always written: the mp4's audio track, the clipping test and the metric use it) and "foa"
+            (the first-order ambisonics rotated to the view, 4 channels ACN/SN3D, after the same high-pass and
+            gain, at audio_rate, a 32-bit float WAV in `foa_*/`). Which files exist, not what a clip holds: left
+            out of the hash at its default ["stereo"], and adding "foa" later writes only the FOA files.
+        label_format: the per-clip label files (`metadata_*/`): "savgbench" (rows frame,class,x,y of the onscreen
+            events of interest, as released) or "dcase2025" (header frame,class,source,azimuth,distance,onscreen,
+            every event, azimuth relative to the view folded to the front; `curation.labels`). Left out of the
+            hash at its default "savgbench".
         class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
         max_views_per_window: keep at most this many views per window (None: no limit).
@@ -99,10 +114,12 @@ class Recipe:
     content_height: int = 144
     frame_width: int = 256
     frame_height: int = 256
-    fps: int = 4
+    fps: int | str = 4
     audio_rate: int = 16000
-    highpass_hz: float = 50.0
+    highpass_hz: float | None = 50.0
     gain_db: float = 38.0
+    audio_outputs: tuple[str, ...] = ("stereo",)
+    label_format: str = "savgbench"
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
     max_views_per_window: int | None = None
@@ -161,24 +178,46 @@ class Recipe:
 
     @property
     def frames_per_clip(self) -> int:
-        """Video frames per clip (window_s * fps; validated to be integral)."""
+        """Video frames per clip (window_s * fps; validated to be integral). Needs an integer fps: with
+        fps "source" the count depends on the recording (`clip_frames`)."""
+        if self.fps == SOURCE_FPS:
+            raise ValueError("recipe: fps='source': frames per clip depend on each recording's frame rate "
+                             "(clip_frames(clip_fps(source_fps)))")
         return self.window_frames * self.fps // LABEL_FRAMES_PER_S
+
+    def clip_fps(self, source_fps: Fraction | None = None) -> Fraction:
+        """The clips' exact frame rate: `fps`, or with fps "source" the recording's own rate `source_fps` (exact,
+        e.g. Fraction(30000, 1001); ValueError when it is not given)."""
+        if self.fps != SOURCE_FPS:
+            return Fraction(self.fps)
+        if source_fps is None or source_fps <= 0:
+            raise ValueError(f"recipe: fps='source' needs the source's frame rate, got {source_fps!r}")
+        return Fraction(source_fps)
+
+    def clip_frames(self, fps: Fraction) -> int:
+        """Video frames of a clip at the exact rate `fps`: those starting within the window, k / fps < window_s,
+        i.e. ceil(window_s · fps) (20 at 4 fps; 150 at 30000/1001 fps, the last ending 5 ms after the window)."""
+        return math.ceil(Fraction(self.window_frames, LABEL_FRAMES_PER_S) * Fraction(fps))
 
     @property
     def samples_per_clip(self) -> int:
         """Audio samples per channel per clip (window_s * audio_rate; validated to be integral)."""
         return self.window_frames * self.audio_rate // LABEL_FRAMES_PER_S
 
+    def hashed_dict(self) -> dict[str, Any]:
+        """`to_dict` without the keys that are at their "as before" value: a selection policy that is off (None),
+        the sampling keys with the selection rule, and a key of `LATER_KEY_DEFAULTS` at its default. What the hash (and the ledger's render key) digest, so a
+        recipe that sets none of the later keys hashes as it did before they existed."""
+        return {key: value for key, value in self.to_dict().items()
+                if not (key in POLICY_KEYS and value is None)
+                and not (key in SAMPLING_KEYS and self.sampling == "rule")
+                and not (key in LATER_KEY_DEFAULTS and value == LATER_KEY_DEFAULTS[key])}
+
     @property
     def recipe_hash(self) -> str:
-        """First 16 hex digits of the sha256 of the recipe's canonical JSON; equal recipes hash equally anywhere.
-
-        A selection policy that is off (None) is left out of the JSON, and so are the sampling keys with the
-        selection rule, so a recipe that sets none of them hashes as it did before they existed.
-        """
-        values = {key: value for key, value in self.to_dict().items() if not (key in POLICY_KEYS and value is None)
-                  and not (key in SAMPLING_KEYS and self.sampling == "rule")}
-        canonical = json.dumps(_canonical_numbers(values), sort_keys=True, separators=(",", ":"))
+        """First 16 hex digits of the sha256 of the recipe's canonical JSON (`hashed_dict`); equal recipes hash
+        equally anywhere."""
+        canonical = json.dumps(_canonical_numbers(self.hashed_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,6 +308,13 @@ POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_
 # How clips are chosen: the selection rule (then these keys are left out of the recipe hash) or random draws.
 SAMPLING_KEYS = ("sampling", "sample_clips", "sample_seed", "sample_view_step_deg")
 SAMPLING_MODES = ("rule", "random")
+# The audio files a clip can have (`audio_outputs`), in the order they are listed.
+AUDIO_OUTPUTS = ("stereo", "foa")
+# The per-clip label file formats (`label_format`; written by `curation.labels`).
+LABEL_FORMATS = ("savgbench", "dcase2025")
+# Keys added after outputs were curated, with their default as `to_dict` gives it: at the default, a key is left
+# out of the hash, so recipes from before it keep theirs.
+LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"], "label_format": "savgbench"}
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -277,11 +323,12 @@ _POSITIVE_INT_KEYS = (
     "content_height",
     "frame_width",
     "frame_height",
-    "fps",
     "audio_rate",
 )
+# `fps` that keeps each recording's own frame rate.
+SOURCE_FPS = "source"
 _INT_KEYS = (*_POSITIVE_INT_KEYS, "min_onscreen_frames", "detector_image_size_px")
-_FLOAT_KEYS = ("h_fov_deg", "highpass_hz", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
+_FLOAT_KEYS = ("h_fov_deg", "gain_db", "clip_peak_limit", "max_av_mismatch_s", "max_video_gap_s",
                "detector_score_threshold")
 _ANGLE_LIST_KEYS = ("view_azimuths_deg", "view_elevations_deg")
 
@@ -342,11 +389,18 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
     coerced["detector_person_classes"] = _coerce_person_classes(recipe.detector_person_classes)
     if recipe.min_visual_confirmation is not None:
         coerced["min_visual_confirmation"] = _as_float("min_visual_confirmation", recipe.min_visual_confirmation)
-    for key, as_number in (("min_view_separation_deg", _as_float), ("min_clip_gap_frames", _as_int),
-                           ("max_clips_per_source_hour", _as_float)):
+    for key, as_number in (("highpass_hz", _as_float), ("min_view_separation_deg", _as_float),
+                           ("min_clip_gap_frames", _as_int), ("max_clips_per_source_hour", _as_float)):
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
+    coerced["audio_outputs"] = _coerce_audio_outputs(recipe.audio_outputs)
+    if recipe.fps != SOURCE_FPS:
+        if isinstance(recipe.fps, str):
+            raise ContractError(f"recipe: fps={recipe.fps!r}: expected an integer or {SOURCE_FPS!r}")
+        coerced["fps"] = _as_int("fps", recipe.fps)
+    if recipe.label_format not in LABEL_FORMATS:
+        raise ContractError(f"recipe: label_format={recipe.label_format!r}: expected one of {', '.join(LABEL_FORMATS)}")
     for key, as_number in (("sample_clips", _as_int), ("sample_seed", _as_int), ("sample_view_step_deg", _as_float)):
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
@@ -408,6 +462,20 @@ def _coerce_class_balance(value: Any) -> tuple[tuple[str, float], ...] | None:
         coerced[target] = _as_float(f"class_balance: {target}", weight)
     # Sorted, so that equal mappings compare and hash equal whatever order they were written in.
     return tuple(sorted(coerced.items()))
+
+
+def _coerce_audio_outputs(value: Any) -> tuple[str, ...]:
+    # A single output may be written without a list; order and repeats have no meaning (listed as AUDIO_OUTPUTS).
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise ContractError(f"recipe: audio_outputs={value!r}: expected a list of {', '.join(AUDIO_OUTPUTS)}")
+    unknown = [name for name in names if name not in AUDIO_OUTPUTS]
+    if unknown:
+        raise ContractError(f"recipe: audio_outputs={value!r}: {unknown[0]!r} is not one of {', '.join(AUDIO_OUTPUTS)}")
+    if "stereo" not in names:
+        raise ContractError(f"recipe: audio_outputs={value!r}: must include 'stereo' (the mp4's audio track, the "
+                            "clipping test and the metric use it)")
+    return tuple(name for name in AUDIO_OUTPUTS if name in names)
 
 
 def _coerce_person_classes(value: Any) -> tuple[str, ...] | None:
@@ -480,8 +548,8 @@ def _validate(recipe: Recipe) -> None:
         fail("max_views_per_window", "must be >= 1 (or null for no limit)")
     if not recipe.class_map:
         fail("class_map", "no classes of interest: no clip could be kept")
-    if not 0 < recipe.highpass_hz < recipe.audio_rate / 2:
-        fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz")
+    if recipe.highpass_hz is not None and not 0 < recipe.highpass_hz < recipe.audio_rate / 2:
+        fail("highpass_hz", f"must be in (0, audio_rate / 2 = {recipe.audio_rate / 2:g}) Hz, or null for no high-pass")
     if not 0 < recipe.clip_peak_limit <= 1:
         fail("clip_peak_limit", "must be in (0, 1] (full scale = 1)")
     for key in ("max_av_mismatch_s", "max_video_gap_s"):
@@ -498,7 +566,12 @@ def _validate(recipe: Recipe) -> None:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
     _validate_policies(recipe, fail)
     _validate_sampling(recipe, fail)
-    if recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
+    if recipe.fps == SOURCE_FPS:
+        if recipe.verify:
+            fail("fps", "verification counts a clip's frames at one fixed rate: give an integer fps with verify=true")
+    elif recipe.fps <= 0:
+        fail("fps", "must be > 0 (or 'source')")
+    elif recipe.window_frames * recipe.fps % LABEL_FRAMES_PER_S:
         fail("fps", f"window_s * fps = {recipe.window_s:g} s * {recipe.fps} is not a whole number of video frames")
     if recipe.window_frames * recipe.audio_rate % LABEL_FRAMES_PER_S:
         fail("audio_rate", f"window_s * audio_rate = {recipe.window_s:g} s * {recipe.audio_rate} is not whole samples")

@@ -41,7 +41,7 @@ from curation.plan import (
     plan_drawn_clips,
     plan_recording,
 )
-from curation.render import render_recording
+from curation.render import render_foa_clips, render_recording
 from curation.sampling import DrawnClip
 from data_contracts.annotations import parse_annotations
 from data_contracts.classes import TARGET_CLASSES
@@ -266,9 +266,11 @@ class RecordingSummary:
                    info.funnel if funnel is None else funnel)
 
 
-def _clip_paths(output_dir: Path, plan_clip) -> list[Path]:
+def _clip_paths(output_dir: Path, plan_clip, *, foa: bool = True) -> list[Path]:
+    """The clip's files; its FOA file too when it has one and `foa`."""
     clip = plan_clip.clip
-    return [output_dir / clip.video_path, output_dir / clip.audio_path, output_dir / clip.metadata_path]
+    paths = [output_dir / clip.video_path, output_dir / clip.audio_path, output_dir / clip.metadata_path]
+    return (paths + [output_dir / clip.foa_path]) if foa and clip.foa_path is not None else paths
 
 
 @task(name="render-recording", task_run_name="render-{loaded.row.recording_id}", cache_policy=NO_CACHE)
@@ -295,11 +297,17 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
     key = render_key(row, recipe)
     ledger = Ledger.load(out, row.recording_id, key, verify_key(recipe))
     todo = tuple(c for c in plan.clips if not ledger.done(c.clip.clip_id, _clip_paths(out, c)))
-    logger.info("%s: %d planned clips, %d already rendered or rejected, %d to render", row.recording_id,
-                len(plan.clips), len(plan.clips) - len(todo), len(todo))
+    # Written before without the FOA the recipe now asks for: only their FOA files are written.
+    foa_only = tuple(c for c in todo if ledger.done(c.clip.clip_id, _clip_paths(out, c, foa=False)))
+    todo = tuple(c for c in todo if not ledger.done(c.clip.clip_id, _clip_paths(out, c, foa=False)))
+    logger.info("%s: %d planned clips, %d already rendered or rejected, %d to render, %d lack only their FOA",
+                row.recording_id, len(plan.clips), len(plan.clips) - len(todo) - len(foa_only), len(todo),
+                len(foa_only))
     seconds: dict[str, float] = {}
-    if todo:
+    if todo or foa_only:
         try:
+            if foa_only:
+                seconds.update(render_foa_clips(foa_only, root / row.audio_path, out, recipe, log=logger.info))
             result = render_recording(
                 replace(plan, clips=todo), root / row.audio_path, root / row.video_path, loaded.video_size_px, out,
                 recipe, log=logger.info,
@@ -325,7 +333,7 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
             return RecordingSummary(row.recording_id, plan.n_candidates, plan.n_qualifying, 0, 0, 0, {}, 0, failure,
                                     funnel=recording_funnel(plan, ()))
         ledger.save()
-        seconds = dict(result.seconds)
+        seconds.update(result.seconds)
         logger.info("%s: times %s", row.recording_id, ", ".join(f"{k} {v:.2f} s" for k, v in sorted(seconds.items())))
 
     written, rejected = [], []

@@ -19,7 +19,7 @@ from curation.splits import assign_split
 from data_contracts.annotations import AnnotationRow, read_annotations
 from data_contracts.errors import ContractError
 from data_contracts.manifests import RecordingRow, RejectRow
-from data_contracts.recipe import Recipe
+from data_contracts.recipe import SOURCE_FPS, Recipe
 from data_contracts.timebase import label_frames_to_manifest_s, whole_label_frames
 from tasks._run_context import run_logger
 
@@ -185,7 +185,8 @@ def inspect_recording(source: SourceRecording, split: str, source_dir: str, reci
     if video_info.width_px != 2 * video_info.height_px:
         return rejected("not_equirectangular",
                         f"{video_rel}: {video_info.width_px}x{video_info.height_px} is not 2:1 equirectangular")
-    grid_hz = float(grid_rate_hz(recipe))
+    # With fps "source" the clips take the video's own rate, which any video has.
+    grid_hz = 0.0 if recipe.fps == SOURCE_FPS else float(grid_rate_hz(recipe))
     if not video_info.fps >= grid_hz:
         return rejected("video_fps_too_low",
                         f"{video_rel}: {video_info.fps} fps, the recipe samples frames at {grid_hz:g} Hz")

@@ -3,9 +3,12 @@
 `<output>/.savgbench/ledger/<recording_id>.json` records, for one key, which clips were written and which were
 rejected (and why). The key is a digest of the recording's input files (sha256 of audio, video and annotations),
 its split, and every recipe value that changes a clip's content; the views and the selection thresholds are left
-out, so changing only the view angles re-renders only clips of new views. The ledger lives beside the outputs it
-describes (not in a Prefect result store on one machine), so any worker that sees the output folder can reuse it,
-and deleting the outputs invalidates it. A clip counts as done only while its three files exist.
+out, so changing only the view angles re-renders only clips of new views, and so is `audio_outputs` (which audio
+files a clip has, not what they hold): adding "foa" keeps the key, and the clips the ledger lists as written but
+whose FOA file is missing get only that file (`tasks.curate_recording.render_recording_task`). The ledger lives
+beside the outputs it describes (not in a Prefect result store on one machine), so any worker that sees the output
+folder can reuse it, and deleting the outputs invalidates it. A clip counts as done only while its files exist
+(three, four with its FOA).
 
 Rejects are remembered with the stage that made them: "render" (e.g. clipped) or "verify" (visual verification,
 `tasks.verify.verify_part`). A verify reject also depends on the verification settings, so the ledger keeps
@@ -31,6 +34,8 @@ from data_contracts.recipe import Recipe
 SELECTION_ONLY_KEYS = ("view_azimuths_deg", "view_elevations_deg", "min_onscreen_frames", "max_views_per_window",
                        "split_rules", "min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour",
                        "class_balance", "sampling", "sample_clips", "sample_seed", "sample_view_step_deg")
+# Recipe keys that choose which of a clip's files are written, not what any file holds.
+OUTPUT_ONLY_KEYS = ("audio_outputs",)
 # Recipe keys (by prefix) of the verification stage: they decide which rendered clips verification rejects.
 VERIFY_KEY_PREFIXES = ("verify", "detector", "min_visual")
 LEDGER_DIR = STATE_DIR / "ledger"
@@ -38,9 +43,10 @@ RENDER_STAGE = "render"
 
 
 def render_key(row: RecordingRow, recipe: Recipe) -> str:
-    """Digest of everything a rendered clip of this recording depends on."""
-    content_recipe = {k: v for k, v in recipe.to_dict().items()
-                      if k not in SELECTION_ONLY_KEYS and not k.startswith(VERIFY_KEY_PREFIXES)}
+    """Digest of everything a rendered clip of this recording depends on. The recipe's keys that came after this
+    key did are left out at their defaults (`Recipe.hashed_dict`), so earlier ledgers stay valid."""
+    content_recipe = {k: v for k, v in recipe.hashed_dict().items()
+                      if k not in SELECTION_ONLY_KEYS + OUTPUT_ONLY_KEYS and not k.startswith(VERIFY_KEY_PREFIXES)}
     payload = {
         "render_version": RENDER_VERSION,
         "recording_id": row.recording_id,

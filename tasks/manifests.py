@@ -185,7 +185,18 @@ def write_split_lists(release: Release, clips: pa.Table) -> dict[str, Path]:
     return written
 
 
-CLIP_DIRS = tuple(f"{kind}_{suffix}" for kind in ("video", "audio", "metadata") for suffix in ("dev", "eval"))
+CLIP_DIRS = tuple(f"{kind}_{suffix}" for kind in ("video", "audio", "metadata", "foa") for suffix in ("dev", "eval"))
+
+
+def _with_foa(out: Path, keep: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The clip ids of `keep` whose row in the published clips manifest names an FOA file (`foa_path`); `keep` as
+    it is when there is no manifest to ask."""
+    path = out / "manifests" / "clips.parquet"
+    if not path.is_file():
+        return keep
+    clips = pq.read_table(path, columns=["clip_id", "foa_path"])
+    with_foa = clips.column("clip_id").filter(pc.is_valid(clips.column("foa_path")))
+    return with_foa.filter(pc.is_in(with_foa, value_set=keep))
 
 
 @task(name="prune-stale-outputs", cache_policy=NO_CACHE)
@@ -194,8 +205,9 @@ def prune_stale_outputs(output_dir: str, clip_ids, recording_ids: list[str]) -> 
     describe: parts (`tasks.parts`) of recordings not in `recording_ids`, and, unless `clip_ids` is None (planning
     only: clip files are left alone), clip files whose clip id is not in `clip_ids` (a list or a pyarrow array of
     strings; e.g. a previous recipe's views) and ledgers of recordings not in `recording_ids`. Returns the number
-    of clip files removed. Only the clip folders, the parts and the ledgers are looked at: the releases
-    (`.savgbench/releases`) are `Release`'s to keep or delete."""
+    of clip files removed. In the FOA folders (`foa_*`) only the files of clips whose published clips manifest row
+    has a `foa_path` are kept (a run without `audio_outputs: [.., foa]` leaves none). Only the clip folders, the
+    parts and the ledgers are looked at: the releases (`.savgbench/releases`) are `Release`'s to keep or delete."""
     out = Path(output_dir)
     prune_parts(out, recording_ids)
     if clip_ids is None:
@@ -205,7 +217,8 @@ def prune_stale_outputs(output_dir: str, clip_ids, recording_ids: list[str]) -> 
     for folder in CLIP_DIRS:
         paths = sorted((out / folder).iterdir()) if (out / folder).is_dir() else []
         files = [path for path in paths if path.is_file()]
-        listed = pc.is_in(pa.array([path.stem for path in files], pa.string()), value_set=keep).to_numpy(
+        kept = _with_foa(out, keep) if folder.startswith("foa_") and files else keep
+        listed = pc.is_in(pa.array([path.stem for path in files], pa.string()), value_set=kept).to_numpy(
             zero_copy_only=False) if files else np.zeros(0, dtype=bool)
         for path, is_listed in zip(files, listed):
             # Partial files of a killed run, and complete files of clips no longer curated.

@@ -50,7 +50,7 @@ from tasks.ledger import verify_key
 __all__ = ["PART_VERSION", "PARTS_DIR", "PART_TABLES", "PLANNED", "RENDERED", "PartInfo", "part_dir", "part_key",
            "verified_part_key", "write_part", "load_part_info", "read_part", "delete_part", "prune_parts"]
 
-PART_VERSION = 3
+PART_VERSION = 4
 PARTS_DIR = STATE_DIR / "parts"
 # The tables of a part, in the order they are merged; detections only in a verified part.
 PART_TABLES: dict[str, pa.Schema] = {"clips": CLIPS_SCHEMA, "events": EVENTS_SCHEMA, "rejects": REJECTS_SCHEMA,

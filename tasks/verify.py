@@ -164,7 +164,8 @@ def verify_clips(clips: pa.Table, events: pa.Table, recipe: Recipe, detect: Dete
         rows_of_clip.setdefault(clip_id, []).append(index)
     boxes, n_detector_frames = detect_clips(clips, recipe, detect, source_videos, log)
 
-    for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path"]).to_pylist():
+    for clip in clips.select(["clip_id", "recording_id", "video_path", "audio_path", "metadata_path",
+                              "foa_path"]).to_pylist():
         found = boxes[clip["clip_id"]]
         rows = np.asarray([i for i in rows_of_clip.get(clip["clip_id"], []) if onscreen_speech[i]], dtype=np.int64)
         matched = match_boxes(event_frame[rows], event_x_px[rows].astype(np.float64), found.frame, found.x0_px,
@@ -182,6 +183,7 @@ def verify_clips(clips: pa.Table, events: pa.Table, recipe: Recipe, detect: Dete
                 f"{int(matched.sum())} of {rows.size} onscreen speech events visually confirmed ({rate:.3f} < "
                 f"min_visual_confirmation {recipe.min_visual_confirmation:g})", recipe_hash))
             rejected_files += [clip["video_path"], clip["audio_path"], clip["metadata_path"]]
+            rejected_files += [clip["foa_path"]] if clip["foa_path"] is not None else []
             continue
         detection_columns["clip_id"] += [clip["clip_id"]] * len(found)
         detection_columns["frame"] += found.frame.tolist()

@@ -292,6 +292,8 @@ CHANGED_FIELDS = {
     "audio_rate": 24000,
     "highpass_hz": 40,
     "gain_db": 30,
+    "audio_outputs": ["stereo", "foa"],
+    "label_format": "dcase2025",
     "class_map": {0: "speech", 1: "speech"},
     "min_onscreen_frames": 30,
     "max_views_per_window": 2,
@@ -363,6 +365,38 @@ def test_policies_parse_from_set_and_yaml_and_class_balance_is_canonical(tmp_pat
     # Each policy can be switched off again with null.
     off = load_recipe(overrides=[*overrides, *(f"{o.split('=')[0]}=null" for o in overrides)])
     assert off == Recipe() and off.recipe_hash == Recipe().recipe_hash
+
+
+def test_highpass_null_switches_the_highpass_off_and_has_its_own_hash(tmp_path):
+    off = load_recipe(overrides=["highpass_hz=null"])
+    assert off.highpass_hz is None and off.to_dict()["highpass_hz"] is None
+    assert off.recipe_hash != Recipe().recipe_hash
+    assert load_recipe({"highpass_hz": None}) == off
+    dump_recipe_yaml(off, tmp_path / "off.yaml")
+    assert "highpass_hz: null" in (tmp_path / "off.yaml").read_text()
+    assert load_recipe(tmp_path / "off.yaml").recipe_hash == off.recipe_hash
+    # A number is still checked against the Nyquist frequency; 0 is refused (null is the way to say "none").
+    with pytest.raises(ContractError, match=r"highpass_hz=0\.0: must be in \(0, audio_rate / 2 = 8000\) Hz, or null"):
+        load_recipe(overrides=["highpass_hz=0"])
+    with pytest.raises(ContractError, match="highpass_hz='low': expected a finite number"):
+        load_recipe(overrides=["highpass_hz=low"])
+
+
+def test_audio_outputs_default_to_stereo_and_leave_the_hash_as_it_was():
+    assert Recipe().audio_outputs == ("stereo",)
+    assert load_recipe(overrides=["audio_outputs=[stereo]"]).recipe_hash == Recipe().recipe_hash
+    assert load_recipe(overrides=["audio_outputs=stereo"]) == Recipe()
+    both = load_recipe(overrides=["audio_outputs=[foa, stereo, foa]"])
+    assert both.audio_outputs == ("stereo", "foa")
+    assert both.to_dict()["audio_outputs"] == ["stereo", "foa"]
+    assert both == load_recipe(overrides=["audio_outputs=[stereo, foa]"]) == load_recipe(both.to_dict())
+    assert both.recipe_hash != Recipe().recipe_hash
+    for value, message in (("[foa]", "must include 'stereo'"), ("[]", "must include 'stereo'"),
+                           ("[stereo, binaural]", "'binaural' is not one of stereo, foa"),
+                           ("3", "expected a list of stereo, foa")):
+        expected = f"recipe: audio_outputs={yaml.safe_load(value)!r}: {message}"
+        with pytest.raises(ContractError, match=re.escape(expected)):
+            load_recipe(overrides=[f"audio_outputs={value}"])
 
 
 def test_policies_left_off_leave_the_hash_as_it_was_before_them():

@@ -10,6 +10,7 @@ from curation.foa import (
     encode_plane_wave,
     foa_to_view_stereo,
     highpass,
+    intensity_direction_deg,
     mid_side_stereo,
     prepare_foa,
     resample,
@@ -137,3 +138,25 @@ def test_full_chain_gain_and_sign():
     # White noise at 24 kHz keeps 8 of its 12 kHz of bandwidth at 16 kHz.
     expected_rms = 1e-3 * 10 ** (38 / 20) * np.sqrt(8 / 12)
     assert np.sqrt(np.mean(prepared[8000:, W] ** 2)) == pytest.approx(expected_rms, rel=0.03)
+
+
+def test_without_a_highpass_the_chain_keeps_low_frequencies_and_dc():
+    # `highpass_hz: null`: only gain and resampling, so a 10 Hz tone and a DC offset reach the output unchanged.
+    rate = 24000
+    t = np.arange(2 * rate) / rate
+    foa = encode_plane_wave(0.01 * np.sin(2 * np.pi * 10 * t) + 0.005, 0.0, 0.0)
+    prepared = prepare_foa(foa, rate, 16000, None, 20.0)
+    expected = 10 * (0.01 * np.sin(2 * np.pi * 10 * np.arange(2 * 16000) / 16000) + 0.005)
+    np.testing.assert_allclose(prepared[2000:-2000, W], expected[2000:-2000], atol=1e-4)
+    filtered = prepare_foa(foa, rate, 16000, 50.0, 20.0)
+    assert np.sqrt(np.mean(filtered[16000:, W] ** 2)) < 0.01 * np.sqrt(np.mean(expected[16000:] ** 2))
+    np.testing.assert_array_equal(highpass(foa, rate, None), foa)
+
+
+@settings(max_examples=40, deadline=None)
+@given(azimuths, elevations)
+def test_intensity_direction_of_a_plane_wave_is_its_direction(azimuth_deg, elevation_deg):
+    noise = np.random.default_rng(3).standard_normal(4000)
+    found = intensity_direction_deg(encode_plane_wave(noise, azimuth_deg, elevation_deg))
+    assert found[1] == pytest.approx(elevation_deg, abs=1e-6)
+    assert (found[0] - azimuth_deg + 180) % 360 - 180 == pytest.approx(0, abs=1e-6)

@@ -29,7 +29,7 @@ from curation.metric.localize import localize_mid_side
 from curation.media import MediaError, ffmpeg_command, iter_video_frames, probe_media
 from data_contracts.classes import TARGET_CLASSES
 from data_contracts.manifests import SpatialAvAlignRow
-from data_contracts.recipe import Recipe
+from data_contracts.recipe import SOURCE_FPS, Recipe
 
 __all__ = [
     "EvaluateInputError",
@@ -81,6 +81,9 @@ def clip_layout(path: Path, recipe: Recipe) -> ClipLayout:
     if info.audio_channels != 2:
         raise EvaluateInputError(f"{path}: audio is not stereo ({info.audio_stream})")
     source_width_px, source_height_px = info.width_px, info.height_px
+    if recipe.fps == SOURCE_FPS:
+        raise EvaluateInputError(f"{path}: the metric samples frames at the recipe's fixed fps; this recipe keeps "
+                                 "each source's rate (fps 'source'): give an integer fps")
     fps = info.fps
     if not fps >= recipe.fps - 1e-3:
         raise EvaluateInputError(f"{path}: frame rate {fps:g} fps is below the metric's {recipe.fps} fps")
