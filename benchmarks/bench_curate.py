@@ -1483,8 +1483,8 @@ def main(argv: list[str] | None = None) -> int:
     if issue14 is not None:
         print()
         print("Issue #14: rendering at real size")
-        print(format_table(issue14_summary_rows(issue14), header=("#", "figure", "value", "goal", "status", "beside it"),
-                           right_aligned=(2,)))
+        print(format_table(issue14_summary_rows(issue14),
+                           header=("#", "figure", "value", "goal", "status", "beside it"), right_aligned=(2,)))
     return 0
 
 
