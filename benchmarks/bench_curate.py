@@ -12,6 +12,13 @@
    runner, 2 workers) against the same work done by the same task functions called without Prefect, 2 recordings
    at a time. Goal: < 10 % of the flow's wall time, server startup included.
 
+Then the render figures of issue #14, each from `savgbench curate` processes with the fixed start-up (the same command
+on a source with nothing to curate: one recording shorter than a window) subtracted:
+14a, 14b. A 60 s 1920×960 recording following a real STARSS22 annotation file (`savgbench synth --annotations`),
+   curated with `--recipe exhaustive` and with every window × view, against the per-clip approach timed on a sample
+   of its clips. Goal: ≥ 30× faster.
+14c. The 60 s recording of figure 2 curated with `--recipe release`, against decoding its source once. Goal: ≤ 2×.
+
 Stages 1–2 run the pure curation functions (read_annotations → plan_recording → render_recording) in this
 process; 3–4 run in child processes (this module again, with the hidden `--child` option), so that their memory
 and their startup are theirs alone.
@@ -64,6 +71,7 @@ from data_contracts._atomic import atomic_path, write_text_atomic
 from data_contracts.annotations import read_annotations, write_annotations_csv
 from data_contracts.timebase import LABEL_FRAME_S, nearest_label_frames
 from data_contracts.recipe import Recipe, load_recipe
+from tests.helpers import STARSS22_SAMPLE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # How this benchmark is run (`python -m MODULE`, from PROJECT_ROOT), and how it runs its child processes.
@@ -78,6 +86,13 @@ GOAL_PER_CLIP_RATIO = 30.0
 # Decimal gigabytes: the stricter reading of "2 GB".
 GOAL_PEAK_RSS_BYTES = 2_000_000_000
 GOAL_FLOW_OVERHEAD_PCT = 10.0
+# Issue #14: a `release` curate of the 60 s recording, start-up subtracted, at most this many times one decode.
+GOAL_RELEASE_DECODE_RATIO = 2.0
+# The real annotation file the issue-14 recording follows (its first 60 s): of the shared files, the one whose first
+# minute the `exhaustive` rule keeps the number of clips nearest the issue's 786 (797, planned from the CSV).
+REAL_ANNOTATIONS = STARSS22_SAMPLE / "dev-train-tau" / "fold3_room7_mix005.csv"
+# The source with nothing to curate, for the fixed start-up: one recording shorter than a 5 s window.
+STARTUP_DURATION_S = 4.0
 # The 9-minute recording: the 60 s one looped this many times.
 LONG_COPIES = 9
 # The flow's run: 10 synthetic recordings of this length, written with this seed (3 split folders, round-robin).
@@ -744,6 +759,280 @@ def measure_flow(work_dir: Path, n_recordings: int, duration_s: float) -> FlowCo
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Issue #14: `savgbench curate` on a recording that follows a real annotation file, start-up subtracted
+
+
+@dataclass
+class CommandRun:
+    """One `savgbench curate` process: its wall and CPU time, the clips it kept and the renderer's breakdown."""
+
+    command: list[str]
+    wall_s: float
+    cpu_s: float  # user + system of the process and everything below it (Prefect's server, ffmpeg)
+    others_load_pct: float | None
+    load_average: tuple[float, float]  # 1-minute load average before and after
+    n_clips: int
+    stage_seconds: dict[str, float]
+
+
+def curate_command(savgbench: Path, source_dir: Path, output_dir: Path, recipe: str, overrides: list[str]) -> list[str]:
+    """`savgbench curate SRC OUT --recipe R [--set K=V ...]` with the given entry point."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    return [str(savgbench), "curate", str(source_dir), str(output_dir), "--recipe", recipe, *sets]
+
+
+def run_curate_command(command: list[str], env: dict[str, str], log_path: Path) -> CommandRun:
+    """Run a `curate_command` as a child with a fresh output folder; raise with its log's tail if it fails."""
+    output_dir = Path(command[3])
+    shutil.rmtree(output_dir, ignore_errors=True)  # every clip really rendered, none reused from a previous run
+    settle()
+    load_before = os.getloadavg()[0]
+    started = Usage.now()
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
+        _, status, rusage = os.wait4(proc.pid, 0)  # wait4: the child's resource usage too
+    finished = Usage.now()
+    clips_path = output_dir / "manifests" / "clips.parquet"
+    if os.waitstatus_to_exitcode(status) != 0 or not clips_path.is_file():
+        raise RuntimeError(f"{shlex.join(command)} exited with {os.waitstatus_to_exitcode(status)}; end of "
+                           f"{log_path}:\n{log_path.read_text(errors='replace')[-2000:]}")
+    import pyarrow.parquet as pq
+
+    return CommandRun(command, finished.wall_s - started.wall_s, rusage.ru_utime + rusage.ru_stime,
+                      finished.others_load_pct(started), (load_before, os.getloadavg()[0]),
+                      pq.read_metadata(clips_path).num_rows, _report_seconds(output_dir))
+
+
+@dataclass
+class StartupSubtracted:
+    """A `savgbench curate` run and the same command on a source with nothing to curate (its fixed start-up), run
+    alternately `repeats` times; the medians are compared."""
+
+    label: str
+    runs: list[CommandRun]
+    startups: list[CommandRun]
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(run.wall_s for run in self.runs)
+
+    @property
+    def startup_s(self) -> float:
+        return statistics.median(run.wall_s for run in self.startups)
+
+    @property
+    def work_s(self) -> float:
+        """The run's wall less the start-up's: what curating this source costs beyond the fixed start-up."""
+        return self.wall_s - self.startup_s
+
+    @property
+    def work_cpu_s(self) -> float:
+        return statistics.median(run.cpu_s for run in self.runs) - statistics.median(r.cpu_s for r in self.startups)
+
+    @property
+    def n_clips(self) -> int:
+        return self.runs[-1].n_clips
+
+
+def measure_startup_subtracted(label: str, savgbench: Path, source_dir: Path, startup_dir: Path, work_dir: Path,
+                               env: dict[str, str], recipe: str, overrides: list[str],
+                               repeats: int) -> StartupSubtracted:
+    """`repeats` × (the command on the nothing-to-curate source, then on `source_dir`), alternated so that a change
+    in the machine's load falls on both."""
+    result = StartupSubtracted(label, [], [])
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    for repeat in range(repeats):
+        for kind, source, runs in (("startup", startup_dir, result.startups), ("run", source_dir, result.runs)):
+            command = curate_command(savgbench, source, work_dir / f"out-{slug}-{kind}", recipe, overrides)
+            log(f"{label}: {kind} {repeat + 1}/{repeats}: {shlex.join(command)}")
+            runs.append(run_curate_command(command, env, work_dir / f"{slug}-{kind}.log"))
+            log(f"  {runs[-1].wall_s:.1f} s wall, {runs[-1].n_clips} clips")
+    return result
+
+
+def ensure_real_source(work_dir: Path, annotations_file: Path, recipe: Recipe) -> Recording:
+    """A 60 s 1920×960 synthetic recording following the real annotation file's first 60 s (`savgbench synth
+    --annotations`; its folder, e.g. dev-train-tau, kept), synthesised first if the cache has none."""
+    source_dir = work_dir / f"source-{annotations_file.stem}-{DURATION_S:g}s"
+    if source_recordings(source_dir):
+        log(f"reusing the recording following {annotations_file.name} in {source_dir}")
+    else:
+        annotations_dir = work_dir / f"annotations-{annotations_file.stem}"
+        (annotations_dir / annotations_file.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(annotations_file, annotations_dir / annotations_file.parent.name / annotations_file.name)
+        log(f"writing a {DURATION_S:g} s recording following {annotations_file} to {source_dir} (about 1 min)")
+        write_synthetic_dataset(source_dir, SynthConfig(duration_s=DURATION_S), annotations_dir=annotations_dir)
+    return find_recording(source_dir, recipe)
+
+
+def ensure_startup_source(work_dir: Path) -> Path:
+    """A source with nothing to curate: one synthetic 1920×960 recording shorter than a window, so that `curate`
+    discovers, inspects and plans it, writes empty manifests and a report, and renders nothing."""
+    source_dir = work_dir / f"source-nothing-to-curate-{STARTUP_DURATION_S:g}s"
+    if not source_recordings(source_dir):
+        log(f"writing a {STARTUP_DURATION_S:g} s synthetic recording (nothing to curate) to {source_dir}")
+        write_synthetic_dataset(source_dir, SynthConfig(n_recordings=1, duration_s=STARTUP_DURATION_S, seed=0))
+    return source_dir
+
+
+def written_plans(source: Recording, recipe: Recipe, output_dir: Path) -> list[ClipPlan]:
+    """The ClipPlans of the clips a `savgbench curate` run wrote (its clips.parquet), planned again here."""
+    import pyarrow.parquet as pq
+
+    written = set(pq.read_table(output_dir / "manifests" / "clips.parquet", columns=["clip_id"])
+                  .column("clip_id").to_pylist())
+    duration_s = sf.info(str(source.audio_path)).duration
+    annotations = read_annotations(source.metadata_path, max_frame=label_frame_count(duration_s) - 1)
+    plan = plan_recording(source.recording_id, source.source_folder, source.split, duration_s, annotations, recipe)
+    return [c for c in plan.clips if c.clip.clip_id in written]
+
+
+@dataclass
+class Issue14:
+    """The three render figures of issue #14 and what they are compared with."""
+
+    annotations_file: Path
+    savgbench: Path
+    exhaustive: StartupSubtracted | str
+    all_views: StartupSubtracted | str | None
+    release: StartupSubtracted | str
+    per_clip: list[PerClipSample] | str
+    decodes: list[tuple[float, float]]  # (wall, CPU) seconds of decoding the 60 s source once, beside each release run
+
+    @property
+    def decode_s(self) -> float:
+        return statistics.median(wall_s for wall_s, _ in self.decodes)
+
+    @property
+    def decode_cpu_s(self) -> float:
+        return statistics.median(cpu_s for _, cpu_s in self.decodes)
+
+    @property
+    def per_clip_mean_s(self) -> float | None:
+        return None if isinstance(self.per_clip, str) else statistics.mean(s.median_wall_s for s in self.per_clip)
+
+    @property
+    def per_clip_mean_cpu_s(self) -> float | None:
+        return None if isinstance(self.per_clip, str) else statistics.mean(s.median_cpu_s for s in self.per_clip)
+
+
+def measure_issue14(work_dir: Path, args: argparse.Namespace, seed_source: Recording) -> Issue14:
+    """Curate the real-trajectory recording (exhaustive; every window × view) and the issue-5 recording (release)
+    with `savgbench curate`, each beside the same command on a source with nothing to curate; time the per-clip
+    approach on a sample of the exhaustive run's clips, and the decode-alone floor beside the release runs. A
+    figure whose runs fail carries the error."""
+    from benchmarks.bench_scale import fresh_prefect_home  # imports this module: not at the top
+
+    exhaustive_recipe = load_recipe("exhaustive")
+    real = ensure_real_source(work_dir, args.annotations_file, exhaustive_recipe)
+    startup_dir = ensure_startup_source(work_dir)
+    # As flows.cli sets it: on a busy machine Prefect's default wait for its temporary server is too short.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env = fresh_prefect_home(work_dir, "issue14")
+    savgbench, repeats = args.savgbench, args.issue14_repeats
+
+    def measure(label: str, source_dir: Path, recipe: str, overrides: list[str]) -> StartupSubtracted | str:
+        try:
+            return measure_startup_subtracted(label, savgbench, source_dir, startup_dir, work_dir, env, recipe,
+                                              overrides, repeats)
+        except (RuntimeError, OSError) as exc:
+            log(f"{label} failed: {exc}")
+            return failure(exc)
+
+    exhaustive = measure("real exhaustive", real.root, "exhaustive", [])
+    per_clip: list[PerClipSample] | str = "the exhaustive run failed"
+    if isinstance(exhaustive, StartupSubtracted):
+        output_dir = Path(exhaustive.runs[-1].command[3])
+        plans = written_plans(real, exhaustive_recipe, output_dir)
+        run = CurateRun("real exhaustive", 0, 0, 0, 0, len(plans), len(plans), 0, 0, None, {}, plans)
+        log(f"timing the per-clip approach on {args.sample_clips} of the real-trajectory recording's clips")
+        per_clip = time_per_clip(real, run, output_dir, work_dir / "per-clip-real", exhaustive_recipe,
+                                 args.sample_clips, args.per_clip_repeats)
+    all_views = None
+    if args.issue14_all_views:
+        all_views = measure("real all windows x views", real.root, "exhaustive", ["min_onscreen_frames=0"])
+    log("timing the decode-alone floor of the 60 s recording")
+    decodes = [run_ffmpeg_timed(["-i", str(seed_source.video_path), "-f", "null", "-"])
+               for _ in range(args.decode_repeats)]
+    release = measure("issue-5 recording release", seed_source.root, "release", [])
+    decodes += [run_ffmpeg_timed(["-i", str(seed_source.video_path), "-f", "null", "-"])
+                for _ in range(args.decode_repeats)]
+    return Issue14(args.annotations_file, savgbench, exhaustive, all_views, release, per_clip, decodes)
+
+
+def startup_rows(tag: str, figure: StartupSubtracted) -> list[tuple[str, str, str, str]]:
+    """Each run of a StartupSubtracted figure: walls, CPU, load, and the renderer's breakdown of the last run."""
+    rows = [(f"{tag} command", shlex.join([Path(figure.runs[-1].command[0]).name, *figure.runs[-1].command[1:]]),
+             "", "-")]
+    for kind, runs in (("nothing to curate (start-up)", figure.startups), ("the run", figure.runs)):
+        for run in runs:
+            rows.append((f"{tag}   {kind}: wall / CPU / others' load / load average before-after",
+                         f"{run.wall_s:.1f} s / {run.cpu_s:.1f} s / {format_pct(run.others_load_pct)} / "
+                         f"{run.load_average[0]:.1f}-{run.load_average[1]:.1f}", "", "-"))
+    rows.append((f"{tag}   clips kept", f"{figure.n_clips}", "", "-"))
+    rows.append((f"{tag}   run - start-up (medians): wall / CPU", f"{figure.work_s:.1f} s / {figure.work_cpu_s:.1f} s",
+                 "", "-"))
+    rows += breakdown_rows(f"{tag}  ", figure.runs[-1].stage_seconds, None)
+    return rows
+
+
+def issue14_rows(issue14: Issue14) -> list[tuple[str, ...]]:
+    """The detailed rows of the issue-14 figures."""
+    rows = [("[issue 14] savgbench", str(issue14.savgbench), "", "-"),
+            ("[issue 14] real annotation file followed", str(issue14.annotations_file), "", "-"),
+            ("[issue 14] decode alone (ffmpeg -f null), before and after the release runs: wall (CPU)",
+             ", ".join(f"{wall_s:.2f} s ({cpu_s:.2f} s)" for wall_s, cpu_s in issue14.decodes), "", "-")]
+    if isinstance(issue14.per_clip, str):
+        rows.append(("[issue 14] per-clip approach", f"FAILED: {issue14.per_clip}", "", "-"))
+    else:
+        rows += [(f"[issue 14] per-clip {s.clip_id}: median wall (CPU), frame diff",
+                  f"{s.median_wall_s:.2f} s ({s.median_cpu_s:.2f} s), {s.mean_abs_diff:.2f}", "", "-")
+                 for s in issue14.per_clip]
+    for tag, figure in (("[real exhaustive]", issue14.exhaustive), ("[real all views]", issue14.all_views),
+                        ("[issue-5 release]", issue14.release)):
+        if isinstance(figure, StartupSubtracted):
+            rows += startup_rows(tag, figure)
+        elif figure is not None:
+            rows.append((f"{tag} FAILED", figure, "", "-"))
+    return rows
+
+
+def issue14_summary_rows(issue14: Issue14) -> list[tuple[str, ...]]:
+    """The three render figures of issue #14, each with its goal and verdict."""
+    rows = []
+    per_clip_s = issue14.per_clip_mean_s
+    for number, name, figure in (("14a", "exhaustive", issue14.exhaustive),
+                                 ("14b", "all windows x views", issue14.all_views)):
+        title = f"real-trajectory recording, {name}: per-clip approach / ours, start-up subtracted"
+        goal = f">= {GOAL_PER_CLIP_RATIO:g}x"
+        if figure is None:
+            rows.append((number, title, "not run", goal, "-", "--issue14-all-views"))
+        elif isinstance(figure, str) or per_clip_s is None:
+            rows.append((number, title, "FAILED", goal, "-", figure if isinstance(figure, str) else "per-clip"))
+        else:
+            ratio = per_clip_s * figure.n_clips / figure.work_s
+            cpu_ratio = issue14.per_clip_mean_cpu_s * figure.n_clips / figure.work_cpu_s
+            rows.append((number, f"{title} ({figure.n_clips} clips)", f"{ratio:.1f}x", goal,
+                         verdict(ratio >= GOAL_PER_CLIP_RATIO),
+                         f"ours {figure.wall_s:.1f} - {figure.startup_s:.1f} s start-up = {figure.work_s:.1f} s; "
+                         f"per-clip {per_clip_s:.2f} s x {figure.n_clips}; in CPU seconds {cpu_ratio:.1f}x"))
+    title = "issue-5 recording, release: (curate - start-up) / decode once"
+    goal = f"<= {GOAL_RELEASE_DECODE_RATIO:g}x"
+    figure = issue14.release
+    if isinstance(figure, str):
+        rows.append(("14c", title, "FAILED", goal, "-", figure))
+    else:
+        ratio = figure.work_s / issue14.decode_s
+        cpu_ratio = figure.work_cpu_s / issue14.decode_cpu_s
+        rows.append(("14c", f"{title} ({figure.n_clips} clips)", f"{ratio:.2f}x", goal,
+                     verdict(ratio <= GOAL_RELEASE_DECODE_RATIO),
+                     f"{figure.wall_s:.1f} - {figure.startup_s:.1f} s start-up = {figure.work_s:.1f} s; decode "
+                     f"{issue14.decode_s:.2f} s; in CPU seconds {figure.work_cpu_s:.1f} / "
+                     f"{issue14.decode_cpu_s:.1f} s = {cpu_ratio:.2f}x"))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The report
 
 
@@ -806,13 +1095,16 @@ STAGES = (
     ("audio", "audio: read FOA, chain once (main thread)"),
     ("decode", "decode: waiting for the next 4 Hz source frame"),
     ("remap", "remap: cv2 perspective views + letterbox"),
-    ("aac", "aac: each view's AAC stream, encoded once, cut per clip"),
     ("encode_wait", "encode_wait: waiting for the clip workers"),
 )
 WORKER_STAGES = (
+    ("aac_cpu", "in workers: AAC chunks the kept clips need, each encoded once (summed)"),
     ("clip_audio_cpu", "in workers: cut stereo, write wav + csv (summed)"),
+    ("aac_wait", "in workers: a clip waiting for its AAC chunks (summed)"),
     ("encode_cpu", "in workers: H.264 encode, mux AAC packets, write mp4 (summed)"),
 )
+# Keys of renderers before issue #14 (a benchmark run against an older `savgbench`), printed when present.
+OLDER_STAGES = (("aac", "aac (main thread, before issue 14): each view's AAC stream from sample 0, cut per clip"),)
 
 
 def format_pct(value: float | None) -> str:
@@ -827,10 +1119,12 @@ def breakdown_rows(tag: str, stage_seconds: dict[str, float], render_s: float | 
     """The renderer's breakdown: main-thread stages (with what they leave unaccounted) and worker-summed stages."""
     rows = [(f"{tag}     {description}", f"{stage_seconds.get(key, 0.0):.1f} s", "", "-") for key, description in STAGES]
     if render_s is not None:
-        accounted_s = sum(stage_seconds.get(key, 0.0) for key, _ in STAGES)
+        accounted_s = sum(stage_seconds.get(key, 0.0) for key, _ in STAGES + OLDER_STAGES)
         rows.append((f"{tag}     other: stacking frames, cache, bookkeeping", f"{render_s - accounted_s:.1f} s", "", "-"))
     rows += [(f"{tag}     {description}", f"{stage_seconds.get(key, 0.0):.1f} s", "", "-")
              for key, description in WORKER_STAGES]
+    rows += [(f"{tag}     {description}", f"{stage_seconds[key]:.1f} s", "", "-")
+             for key, description in OLDER_STAGES if key in stage_seconds]
     return rows
 
 
@@ -983,9 +1277,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flow-recordings", type=int, default=FLOW_RECORDINGS, help="recordings of the flow run")
     parser.add_argument("--flow-duration-s", type=float, default=FLOW_DURATION_S,
                         help="length of each flow recording in seconds")
+    parser.add_argument("--issue14", action=argparse.BooleanOptionalAction, default=True,
+                        help="issue 14's figures: `savgbench curate` on a recording following a real annotation "
+                             "file (exhaustive; every window x view) and release on the 60 s "
+                             "recording, each with the start-up (the same command on a source with nothing to "
+                             "curate) subtracted")
+    parser.add_argument("--issue14-all-views", action=argparse.BooleanOptionalAction, default=True,
+                        help="figure 14b: every window x view of the real-trajectory recording")
+    parser.add_argument("--annotations-file", type=Path, default=REAL_ANNOTATIONS,
+                        help="the real annotation file the issue-14 recording follows (its first 60 s)")
+    parser.add_argument("--savgbench", type=Path, default=Path(sys.executable).parent / "savgbench",
+                        help="the `savgbench` the issue-14 figures run (another checkout's, to compare versions)")
+    parser.add_argument("--issue14-repeats", type=int, default=1,
+                        help="runs of each issue-14 command and of its start-up, alternated (medians kept)")
     parser.add_argument("--child", nargs=4, metavar=("MODE", "SOURCE", "OUTPUT", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("sample_clips", "per_clip_repeats", "decode_repeats", "long_copies", "flow_recordings"):
+    for name in ("sample_clips", "per_clip_repeats", "decode_repeats", "long_copies", "flow_recordings",
+                 "issue14_repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.child and args.child[0] not in CHILD_MODES:
@@ -1108,6 +1416,13 @@ def main(argv: list[str] | None = None) -> int:
                 long = failure(exc)
             stage_walls_s["figure 3: build + curate the long recording"] = time.perf_counter() - started_s
 
+        issue14: Issue14 | None = None
+        if args.issue14:
+            started_s = time.perf_counter()
+            issue14 = measure_issue14(work_dir, args, source)
+            stage_walls_s["issue 14: synthesise (unless cached) + savgbench curate runs + per-clip sample"] = (
+                time.perf_counter() - started_s)
+
         flow: FlowComparison | str | None = None
         if args.flow:
             started_s = time.perf_counter()
@@ -1155,6 +1470,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += long_rows(long)
     if isinstance(flow, FlowComparison):
         rows += flow_rows(flow)
+    if issue14 is not None:
+        rows += issue14_rows(issue14)
     for name, wall_s in stage_walls_s.items():
         rows.append((f"benchmark wall: {name}", f"{wall_s:.0f} s", "", "-"))
     rows.append(("benchmark wall: whole run", f"{total_wall_s:.0f} s", "", "-"))
@@ -1163,6 +1480,11 @@ def main(argv: list[str] | None = None) -> int:
     print("Issue #5: the four figures")
     print(format_table(summary_rows(default_run, all_run, per_clip_mean_s, per_clip_mean_cpu_s, decode_s, long, flow),
                        header=("#", "figure", "value", "goal", "status", "beside it"), right_aligned=(2,)))
+    if issue14 is not None:
+        print()
+        print("Issue #14: rendering at real size")
+        print(format_table(issue14_summary_rows(issue14),
+                           header=("#", "figure", "value", "goal", "status", "beside it"), right_aligned=(2,)))
     return 0
 
 

@@ -43,6 +43,8 @@ __all__ = [
     "encoder_command",
     "VideoEncoder",
     "encode_video",
+    "AAC_FRAME_SAMPLES",
+    "encode_aac",
 ]
 
 
@@ -384,3 +386,42 @@ def encode_video(frames: Iterable[np.ndarray], path: str | Path, fps: float | st
         encoder.write(first)
         for frame in frames:
             encoder.write(frame)
+
+
+# Samples per AAC-LC frame: every packet of `encode_aac` decodes to this many samples.
+AAC_FRAME_SAMPLES = 1024
+
+
+def encode_aac(stereo: np.ndarray, rate_hz: int, bit_rate: int) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """AAC-LC encode (FFmpeg's native encoder, fast coder) of float stereo samples (n, 2), in process with PyAV.
+
+    Returns the stream's AudioSpecificConfig and its packets as (pts, duration, payload), pts in samples of the
+    input: the encoder primes with one frame, so packet i has pts (i − 1)·1024 and, after its predecessor, decodes to
+    input samples [(i − 1)·1024, i·1024). The input is zero-padded to whole frames and the encoder flushed, so the
+    packets cover every input sample. The bytes depend on the samples alone: a fresh encoder, fed in fixed frames.
+    Raises MediaError if the encoder breaks that pts rule.
+    """
+    encoder = av.CodecContext.create("aac", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = rate_hz, "stereo", "fltp"
+    encoder.bit_rate = bit_rate
+    encoder.options = {"aac_coder": "fast"}
+    encoder.open()
+    n_frames = -(-stereo.shape[0] // AAC_FRAME_SAMPLES)
+    planar = np.zeros((2, n_frames * AAC_FRAME_SAMPLES), np.float32)
+    planar[:, : stereo.shape[0]] = stereo.T
+    packets: list[tuple[int, int, bytes]] = []
+
+    def keep(encoded) -> None:
+        for packet in encoded:
+            expected = (len(packets) - 1) * AAC_FRAME_SAMPLES
+            if packet.pts != expected:
+                raise MediaError(f"AAC packet {len(packets)} has pts {packet.pts}, expected {expected}")
+            packets.append((packet.pts, packet.duration, bytes(packet)))
+
+    for start in range(0, planar.shape[1], AAC_FRAME_SAMPLES):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + AAC_FRAME_SAMPLES]),
+                                           format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = rate_hz, start
+        keep(encoder.encode(frame))
+    keep(encoder.encode(None))
+    return bytes(encoder.extradata), packets

@@ -4,14 +4,16 @@ The source video is decoded exactly once per recording whatever the number of vi
 grid tick takes the frame shown at its time by the frames' own timestamps (`GridFrames`), each view is remapped once
 per grid tick, and overlapping windows share those remapped frames. Audio goes through the view-independent chain
 (high-pass, gain, 16 kHz) once; each clip's WAV is then a slice times a 4×2 view matrix (rotation and mid-side
-decoding are linear). Each view's stereo is AAC-encoded once, as one continuous stream from the recording's first
-sample, and a clip's AAC track is the run of that stream's packets covering its 5 s plus one packet of pre-roll,
-with an MP4 edit list that trims it to exactly the clip's samples: overlapping windows no longer re-encode the same
-audio.
+decoding are linear). A view's stereo is AAC-encoded only where kept clips need it, in recording-aligned chunks of
+about 2 s, each encoded on its own (with a fixed pre-roll) by the worker threads while the main thread decodes
+video; a clip's AAC track is the run of its chunks' packets covering its 5 s plus one packet of pre-roll, with an
+MP4 edit list that trims it to exactly the clip's samples. Overlapping windows share chunks, and a clip's bytes
+depend only on its own span, never on which other clips a run renders.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import os
@@ -32,7 +34,7 @@ import soundfile as sf
 
 from curation.foa import prepare_foa, rotate_foa, stereo_weights
 from curation.labels import clip_label_csv
-from curation.media import MediaError, frame_period_s, open_video
+from curation.media import AAC_FRAME_SAMPLES, MediaError, encode_aac, frame_period_s, open_video
 from curation.perspective import letterbox, perspective_map, render_view
 from curation.plan import ClipPlan, RecordingPlan
 from data_contracts._atomic import atomic_path, write_bytes_atomic
@@ -41,7 +43,7 @@ from data_contracts.recipe import SOURCE_FPS, Recipe
 from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fraction_s, nearest_index_at_rate
 
 # Bump when a change here alters the bytes of rendered clips, so that earlier renders are not reused.
-RENDER_VERSION = 6
+RENDER_VERSION = 7
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
 AUDIO_BITRATE = 96_000
@@ -99,8 +101,8 @@ class GridFrames:
     height) of the last frame whose timestamp is at or before m/rate_hz: the first frame for ticks before it, and
     the frame before a gap for ticks in the gap. The ticks end with the last one at or before the end of the last
     frame (its timestamp plus one nominal frame period, `frame_period_s`). With `wanted`, only those ticks are
-    yielded; only frames a yielded tick shows are converted to RGB. `threads` is the decoder's thread count (0:
-    libavcodec's choice).
+    yielded; only frames a yielded tick shows are converted to RGB, and non-reference frames no yielded tick shows
+    are not decoded. `threads` is the decoder's thread count (0: libavcodec's choice).
 
     An unreadable file, or one whose first frame does not decode, raises MediaError naming it. A demux or decode
     error later ends the ticks with the frames decoded before it, and sets `failed_at_s` (how far the packets had
@@ -122,11 +124,39 @@ class GridFrames:
         self.failure: str | None = None
         self._reached_s = 0.0
 
+    def _shown_pts(self) -> set[int] | None:
+        """The timestamps of the frames a wanted tick shows, plus the first and the last frame (they set where the
+        ticks start and end), from one pass over the packets (demuxed, not decoded); None without `wanted`, or if
+        the packets cannot be read (then every frame is decoded, and the error comes from decoding)."""
+        if self.wanted is None:
+            return None
+        container, stream = open_video(self.path)
+        with container:
+            try:
+                pts = sorted({packet.pts for packet in container.demux(stream) if packet.pts is not None})
+            except av.FFmpegError:
+                return None
+            time_base = stream.time_base
+        if not pts:
+            return None
+        # Frame i is shown from tick ceil(pts_i · time_base · rate) until the next frame's first tick.
+        first_ticks = [math.ceil(p * time_base * self.rate_hz) for p in pts]
+        shown = {pts[max(bisect.bisect_right(first_ticks, tick) - 1, 0)] for tick in self.wanted}
+        return shown | {pts[0], pts[-1]}
+
     def _decoded(self, container: av.container.InputContainer, stream: av.VideoStream):
-        """The stream's frames in presentation order, noting how far the packets have come."""
+        """The stream's frames in presentation order, noting how far the packets have come.
+
+        With `wanted`, a frame no wanted tick shows is not decoded at all if no other frame refers to it (the
+        decoder's skip_frame NONREF, set per packet): at 4 Hz out of 30 fps that is most non-reference frames,
+        about half the decoding of a typical H.264 source."""
+        shown_pts = self._shown_pts()
         for packet in container.demux(stream):
             if packet.pts is not None:
                 self._reached_s = max(self._reached_s, float(packet.pts * packet.time_base))
+            if shown_pts is not None:
+                skip = packet.pts is not None and packet.pts not in shown_pts
+                stream.codec_context.skip_frame = "NONREF" if skip else "DEFAULT"
             for frame in packet.decode():
                 self.n_decoded += 1
                 yield frame
@@ -172,7 +202,7 @@ class GridFrames:
 
 @dataclass(frozen=True)
 class AacCut:
-    """The AAC packets of one clip, cut from its view's stream: `packets` are (pts, duration, payload) with pts in
+    """The AAC packets of one clip, cut from its view's chunks: `packets` are (pts, duration, payload) with pts in
     samples relative to the clip's first sample (the first is negative: pre-roll the edit list trims), and the
     durations of the last packet end exactly at the clip's length. `extradata` is the stream's AudioSpecificConfig."""
 
@@ -181,66 +211,85 @@ class AacCut:
     packets: tuple[tuple[int, int, bytes], ...]
 
 
-class ViewAacStream:
-    """One view's stereo (the prepared FOA times the view's 4×2 matrix) AAC-encoded once, lazily, from sample 0.
+# A view's stereo is AAC-encoded in recording-aligned chunks of AAC_CHUNK_FRAMES frames: chunk k covers the samples
+# [k·C, (k+1)·C), C = AAC_CHUNK_FRAMES·1024, and is encoded on its own from AAC_PRE_ROLL_FRAMES frames before it to
+# AAC_POST_ROLL_FRAMES frames after it (zeros outside the recording). Fewer than 2 frames of pre-roll leave audible
+# errors where a clip's packets pass from one chunk to the next; with 2 or more, those seams decode as cleanly as
+# one continuous stream (the encoder's window decisions have warmed up on the same samples).
+AAC_CHUNK_FRAMES = 32
+AAC_PRE_ROLL_FRAMES = 4
+AAC_POST_ROLL_FRAMES = 2
 
-    The encoder only ever sees the same input (the stereo, then zeros past its end, in fixed-size chunks) and is
-    never flushed, so every packet, and hence every clip cut from the stream, is the same whichever clips a run
-    renders: a resumed run writes bytes identical to an uninterrupted one. Clips must be asked for in
-    non-decreasing start order; packets no later clip can need are dropped, so memory stays at a few seconds.
+
+@dataclass(frozen=True)
+class AacChunk:
+    """Chunk `index` of one view's AAC: `packets` maps a packet's pts (in samples of the recording) to (duration,
+    payload), for the packets with pts in [k·C − 1024, (k+1)·C − 1024]: the one before the chunk's first samples
+    (only ever a clip's pre-roll) and the C/1024 that decode to the chunk's samples."""
+
+    index: int
+    extradata: bytes
+    packets: dict[int, tuple[int, bytes]]
+
+
+def aac_chunk_samples() -> int:
+    """C: samples per AAC chunk."""
+    return AAC_CHUNK_FRAMES * AAC_FRAME_SAMPLES
+
+
+def encode_aac_chunk(prepared: np.ndarray, weights: np.ndarray, rate_hz: int, index: int) -> AacChunk:
+    """Chunk `index` of the stereo `prepared @ weights` (prepared FOA (n, 4), a view's 4×2 matrix), AAC-encoded.
+
+    Its bytes depend only on the samples from its pre-roll to its post-roll: never on which clips a run renders,
+    nor on the order chunks are encoded in.
     """
+    frame, chunk = AAC_FRAME_SAMPLES, aac_chunk_samples()
+    start = index * chunk - AAC_PRE_ROLL_FRAMES * frame
+    stop = (index + 1) * chunk + AAC_POST_ROLL_FRAMES * frame
+    stereo = np.zeros((stop - start, 2), np.float32)
+    lo, hi = max(start, 0), min(stop, prepared.shape[0])
+    if hi > lo:
+        stereo[lo - start : hi - start] = view_stereo(prepared[lo:hi], weights)
+    extradata, packets = encode_aac(stereo, rate_hz, AUDIO_BITRATE)
+    first, last = index * chunk - frame, (index + 1) * chunk - frame
+    kept = {start + pts: (duration, payload) for pts, duration, payload in packets if first <= start + pts <= last}
+    return AacChunk(index, extradata, kept)
 
-    FRAME_SAMPLES = 1024  # AAC-LC
-    CHUNK_SAMPLES = 16 * 1024
 
-    def __init__(self, prepared: np.ndarray, weights: np.ndarray, rate_hz: int):
-        self._prepared, self._weights, self._rate_hz = prepared, weights, rate_hz
-        self._encoder = av.CodecContext.create("aac", "w")
-        self._encoder.sample_rate, self._encoder.layout, self._encoder.format = rate_hz, "stereo", "fltp"
-        self._encoder.bit_rate = AUDIO_BITRATE
-        self._encoder.options = {"aac_coder": "fast"}
-        self._encoder.open()
-        self._fed = 0  # samples given to the encoder
-        self._packets: dict[int, tuple[int, int, bytes]] = {}  # packet index → (pts, duration, payload)
-        self._next_index = 0
-        self._first_kept = 0
-        self._last_start = -1
+def aac_packet_pts(first_sample: int, n_samples: int) -> range:
+    """The pts (in samples of the recording) of the AAC packets that decode to samples [first_sample,
+    first_sample + n_samples): one packet of pre-roll before the one holding first_sample, then every packet to
+    the one holding the last sample."""
+    frame = AAC_FRAME_SAMPLES
+    first = first_sample // frame * frame
+    return range(first - frame, (first_sample + n_samples - 1) // frame * frame + 1, frame)
 
-    def _feed(self) -> None:
-        chunk = self._prepared[self._fed : self._fed + self.CHUNK_SAMPLES] @ self._weights
-        if chunk.shape[0] < self.CHUNK_SAMPLES:
-            chunk = np.concatenate([chunk, np.zeros((self.CHUNK_SAMPLES - chunk.shape[0], 2), np.float32)])
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, dtype=np.float32), format="fltp",
-                                           layout="stereo")
-        frame.sample_rate, frame.pts = self._rate_hz, self._fed
-        for packet in self._encoder.encode(frame):
-            index = self._next_index
-            # Packet i decodes (after the encoder's one frame of priming) to samples [(i-1)·1024, i·1024).
-            if packet.pts != (index - 1) * self.FRAME_SAMPLES:
-                raise MediaError(f"AAC packet {index} has pts {packet.pts}, expected {(index - 1) * self.FRAME_SAMPLES}")
-            self._packets[index] = (packet.pts, packet.duration, bytes(packet))
-            self._next_index += 1
-        self._fed += self.CHUNK_SAMPLES
 
-    def cut(self, first_sample: int, n_samples: int) -> AacCut:
-        """The packets that decode to samples [first_sample, first_sample + n_samples) of this view's stereo."""
-        if first_sample < self._last_start:
-            raise ValueError(f"clips must be cut in start order: {first_sample} after {self._last_start}")
-        self._last_start = first_sample
-        frame = self.FRAME_SAMPLES
-        first_index = first_sample // frame  # one packet of pre-roll before the one holding first_sample
-        last_index = (first_sample + n_samples - 1) // frame + 1
-        while self._next_index <= last_index:
-            self._feed()
-        for index in range(self._first_kept, first_index):
-            self._packets.pop(index, None)
-        self._first_kept = first_index
-        packets = []
-        for index in range(first_index, last_index + 1):
-            pts, duration, payload = self._packets[index]
-            start = pts - first_sample
-            packets.append((start, min(duration, n_samples - start), payload))
-        return AacCut(self._rate_hz, bytes(self._encoder.extradata), tuple(packets))
+def aac_chunk_of_packet(pts: int, first_sample: int) -> int:
+    """The chunk a clip starting at first_sample takes the packet `pts` from: the chunk of the segment the packet
+    decodes to, except the clip's pre-roll packet, taken from the chunk of the clip's first segment (which holds it
+    too), so that a clip starting at a chunk's start needs no packet of the chunk before."""
+    frame = AAC_FRAME_SAMPLES
+    return max(pts, first_sample // frame * frame) // aac_chunk_samples()
+
+
+def aac_chunks_of_clip(first_sample: int, n_samples: int) -> range:
+    """The chunks whose packets make up the AAC of samples [first_sample, first_sample + n_samples)."""
+    packets = aac_packet_pts(first_sample, n_samples)
+    return range(aac_chunk_of_packet(packets[0], first_sample), aac_chunk_of_packet(packets[-1], first_sample) + 1)
+
+
+def aac_cut(chunks: dict[int, AacChunk], first_sample: int, n_samples: int, rate_hz: int) -> AacCut:
+    """A clip's AAC packets (samples [first_sample, first_sample + n_samples) of a view) from that view's chunks,
+    which must include `aac_chunks_of_clip`. The packets are a function of the clip's own span: whichever other
+    clips share its chunks, its bytes are the same."""
+    packets = []
+    for pts in aac_packet_pts(first_sample, n_samples):
+        chunk = chunks[aac_chunk_of_packet(pts, first_sample)]
+        duration, payload = chunk.packets[pts]
+        start = pts - first_sample
+        packets.append((start, min(duration, n_samples - start), payload))
+    return AacCut(rate_hz, chunks[aac_chunk_of_packet(pts, first_sample)].extradata, tuple(packets))
 
 
 def to_i420(rgb: np.ndarray) -> np.ndarray:
@@ -313,6 +362,25 @@ def _write_foa(output_dir: Path, clip: ClipRow, segment: np.ndarray, rate: int) 
     write_bytes_atomic(path, float_wav_bytes(rotated, rate), fsync=CLIP_FSYNC)
 
 
+def view_stereo(foa: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Prepared FOA samples (n, 4) times a view's 4×2 stereo matrix, as float32 (n, 2).
+
+    Written out channel by channel: a (n, 4) @ (4, 2) product goes through BLAS, whose thread start-up made it ~15×
+    slower (17 ms for a 5 s clip on a busy 2-CPU machine, against 1 ms).
+    """
+    out = np.empty((foa.shape[0], 2), np.float32)
+    for side in range(2):
+        np.multiply(foa[:, 0], weights[0, side], out=out[:, side])
+        for channel in range(1, 4):
+            out[:, side] += foa[:, channel] * weights[channel, side]
+    return out
+
+
+def _view_key(plan_clip: ClipPlan) -> tuple[float, float]:
+    """The clip's view as (view_azimuth_deg, view_elevation_deg): the key of its stereo matrix and AAC chunks."""
+    return plan_clip.clip.view_azimuth_deg, plan_clip.clip.view_elevation_deg
+
+
 def _first_sample(clip: ClipRow, recipe: Recipe) -> int:
     """Index of the clip's first sample in the prepared (recipe-rate) audio: where its WAV and its AAC cut start."""
     return nearest_index_at_rate(clip.start_s, recipe.audio_rate)
@@ -338,13 +406,21 @@ class FinishedClip:
     seconds: dict[str, float]
 
 
-def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCut, prepared: np.ndarray, weights: dict,
-                 output_dir: Path, recipe: Recipe, fps: Fraction | None = None) -> FinishedClip:
-    """Cut the clip's stereo, reject it if clipped, else write its wav, metadata csv and mp4 (in a worker thread)."""
-    t0 = time.perf_counter()
+def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], aac_chunks: dict[int, Future],
+                 prepared: np.ndarray, weights: dict, output_dir: Path, recipe: Recipe,
+                 fps: Fraction | None = None) -> FinishedClip:
+    """Cut the clip's stereo, reject it if clipped, else write its wav (and FOA), metadata csv and mp4 (in a worker
+    thread), the mp4 at `fps` (the recipe's when None).
+
+    `aac_chunks` are the futures of its view's AAC chunks the clip needs (`aac_chunks_of_clip`), submitted to the
+    same pool before this clip, so they are running or done by the time a worker takes it up.
+    """
+    t0 = time.thread_time()
     clip = plan_clip.clip
+    samples = recipe.samples_per_clip
+    first = _first_sample(clip, recipe)
     segment = _clip_segment(prepared, clip, recipe)
-    stereo = segment @ weights[(clip.view_azimuth_deg, clip.view_elevation_deg)]
+    stereo = view_stereo(segment, weights[_view_key(plan_clip)])
     peak = float(np.abs(stereo).max())
     if peak > recipe.clip_peak_limit:
         return FinishedClip("clipped", f"stereo peak {peak:.4f} > clip_peak_limit {recipe.clip_peak_limit}", {})
@@ -353,10 +429,16 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], audio: AacCu
         _write_foa(output_dir, clip, segment, recipe.audio_rate)
     write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip, recipe.label_format).encode(),
                        fsync=CLIP_FSYNC)
-    t1 = time.perf_counter()
+    t1, waited_s = time.thread_time(), time.perf_counter()
+    chunks = {index: future.result() for index, future in aac_chunks.items()}
+    waited_s = time.perf_counter() - waited_s
+    audio = aac_cut(chunks, first, samples, recipe.audio_rate)
+    t2 = time.thread_time()
     fps = recipe.fps if fps is None else fps
     _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps)
-    return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "encode_cpu": time.perf_counter() - t1})
+    # CPU time of this thread (libx264 runs in it, thread_count 1): unlike wall time, not inflated by other load.
+    return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "aac_wait": waited_s,
+                                     "encode_cpu": time.thread_time() - t2})
 
 
 def _collect(plan_clip: ClipPlan, future: Future, result: RenderResult, on_clip) -> None:
@@ -407,7 +489,6 @@ def render_recording(
     del foa
     weights = {(c.clip.view_azimuth_deg, c.clip.view_elevation_deg): None for c in clips}
     weights = {key: stereo_weights(*key).astype(np.float32) for key in weights}
-    aac_streams = {key: ViewAacStream(prepared, matrix, recipe.audio_rate) for key, matrix in weights.items()}
     result.seconds["audio"] += time.perf_counter() - t0
 
     # Which grid ticks each view needs, and when each clip is complete.
@@ -418,6 +499,9 @@ def render_recording(
     clip_ticks: dict[int, list[int]] = {}
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
+    starting: dict[int, list[int]] = defaultdict(list)  # first tick → clip positions in `clips`
+    # Each view's AAC chunks: how many clips still need each one, and (once submitted) its future.
+    chunk_users: dict[tuple[tuple[float, float], int], int] = defaultdict(int)
     for pos, plan_clip in enumerate(clips):
         start_tick = grid_tick_of_label_frame(plan_clip.clip.start_frame, rate)
         ticks = [start_tick + k * ticks_per_frame for k in range(n_frames)]
@@ -425,6 +509,28 @@ def render_recording(
         for tick in ticks:
             needed[tick].add(plan_clip.view_index)
         finishing[ticks[-1]].append(pos)
+        starting[start_tick].append(pos)
+        for index in aac_chunks_of_clip(_first_sample(plan_clip.clip, recipe), recipe.samples_per_clip):
+            chunk_users[(_view_key(plan_clip), index)] += 1
+    chunk_futures: dict[tuple[tuple[float, float], int], Future] = {}
+    aac_seconds: list[float] = []
+
+    def encode_chunk(view_key: tuple[float, float], index: int) -> AacChunk:
+        started_s = time.thread_time()
+        chunk = encode_aac_chunk(prepared, weights[view_key], recipe.audio_rate, index)
+        aac_seconds.append(time.thread_time() - started_s)
+        return chunk
+
+    def aac_chunks_for(plan_clip: ClipPlan) -> dict[int, Future]:
+        """The futures of the AAC chunks the clip needs, each submitted to the pool the first time it is asked for."""
+        futures = {}
+        for index in aac_chunks_of_clip(_first_sample(plan_clip.clip, recipe), recipe.samples_per_clip):
+            key = (_view_key(plan_clip), index)
+            if key not in chunk_futures:
+                chunk_futures[key] = pool.submit(encode_chunk, *key)
+            futures[index] = chunk_futures[key]
+        return futures
+
     last_tick = max(finishing)
     span = (n_frames - 1) * ticks_per_frame
 
@@ -443,6 +549,9 @@ def render_recording(
         t_decode = time.perf_counter()
         for tick, frame in grid:
             result.seconds["decode"] += time.perf_counter() - t_decode
+            # The AAC a clip needs is encoded by the workers while the main thread decodes the clip's 5 s of video.
+            for pos in starting.get(tick, ()):
+                aac_chunks_for(clips[pos])
             t1 = time.perf_counter()
             for v in needed.get(tick, ()):
                 cache[(tick, v)] = to_i420(letterbox(render_view(frame, maps[v]), recipe.frame_width,
@@ -451,12 +560,14 @@ def render_recording(
             for pos in finishing.get(tick, ()):
                 plan_clip = clips[pos]
                 frames = [cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]]
-                clip = plan_clip.clip
-                t3 = time.perf_counter()
-                audio = aac_streams[(clip.view_azimuth_deg, clip.view_elevation_deg)].cut(
-                    _first_sample(clip, recipe), recipe.samples_per_clip)
-                result.seconds["aac"] += time.perf_counter() - t3
-                future = pool.submit(_finish_clip, plan_clip, frames, audio, prepared, weights, output_dir, recipe, fps)
+                aac_chunks = aac_chunks_for(plan_clip)
+                for index in aac_chunks:
+                    key = (_view_key(plan_clip), index)
+                    chunk_users[key] -= 1
+                    if not chunk_users[key]:  # the last clip needing it: this clip's task keeps it until done
+                        del chunk_futures[key]
+                future = pool.submit(_finish_clip, plan_clip, frames, aac_chunks, prepared, weights, output_dir,
+                                     recipe, fps)
                 pending.append((plan_clip, future))
             # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
             for key in [k for k in cache if k[0] <= tick - span]:
@@ -474,6 +585,7 @@ def render_recording(
         result.seconds["encode_wait"] += time.perf_counter() - t2
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    result.seconds["aac_cpu"] += sum(aac_seconds)
     # Clips whose last tick the frames did not reach: the video ends, or stopped decoding, before them.
     missing = [clips[pos] for tick, positions in finishing.items() if tick > grid.last_tick for pos in positions]
     for plan_clip in missing:

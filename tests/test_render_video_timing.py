@@ -72,6 +72,20 @@ def test_only_wanted_ticks_are_yielded(videos):
     assert grid.last_tick == max(every)
 
 
+@pytest.mark.parametrize("name", ["late_gap", "regular"])
+@pytest.mark.parametrize("step", [1, 3])
+def test_frames_no_wanted_tick_shows_are_skipped_without_changing_any_tick(videos, name, step):
+    """Non-reference frames (the videos have B-frames) that no wanted tick shows are not decoded: fewer frames
+    decoded, and every wanted tick still shows what a full decode shows, up to the same last tick."""
+    full = GridFrames(videos[name], Fraction(4), (WIDTH_PX, HEIGHT_PX))
+    every = {tick: frame_index(frame) for tick, frame in full}
+    wanted = set(range(0, max(every) + 1, step))
+    grid = GridFrames(videos[name], Fraction(4), (WIDTH_PX, HEIGHT_PX), wanted=wanted)
+    assert [(tick, frame_index(frame)) for tick, frame in grid] == [(m, every[m]) for m in sorted(wanted)]
+    assert grid.last_tick == full.last_tick
+    assert grid.n_decoded < full.n_decoded
+
+
 def write_noise_video(path, n_frames: int):
     """A 29.97 fps H.264 mp4 of random frames (large: ~13 KB a frame), the moov atom at its end."""
     rng = np.random.default_rng(5)
