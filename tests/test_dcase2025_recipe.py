@@ -3,6 +3,7 @@ dcase2025`), its rotation-angle convention, its labels, its frame rate and its s
 29.97 fps; and the generalised pruning of clip files a layout leaves behind."""
 
 import csv
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -108,6 +109,11 @@ def test_pruning_keeps_the_files_the_clips_manifest_lists_at_any_depth(tmp_path)
     assert (tmp_path / "video_dev").is_dir() and not (tmp_path / "video_dev" / DEV_TEST).exists()
 
 
+def clip_files(out: Path) -> set[str]:
+    """Every file under the clip folders, relative to `out`."""
+    return {p.relative_to(out).as_posix() for d in CLIP_DIRS for p in (out / d).rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory):
     """Three 10 s recordings at 29.97 fps: two development folders and one evaluation folder, curated with the
@@ -140,7 +146,7 @@ def test_the_dcase2025_layout_and_names(curated):
         assert clip["foa_path"] is None and clip["view_elevation_deg"] == 0.0
         assert clip["view_azimuth_deg"] == round(clip["view_azimuth_deg"])
     # The clip folders hold exactly the listed files; the project's own outputs are beside them.
-    assert {p.relative_to(out).as_posix() for d in CLIP_DIRS for p in (out / d).rglob("*") if p.is_file()} == expected
+    assert clip_files(out) == expected
     assert {c["source_folder"] for c in clips} <= {DEV_TRAIN, DEV_TEST}
     for path in ("manifests/recordings.parquet", "manifests/events.parquet", "splits/generation.txt",
                  "report/summary.md", "report/index.html"):
@@ -204,3 +210,27 @@ def test_29_97_fps_in_and_out_and_the_mid_side_stereo_at_24_khz(curated):
         stereo, clip_rate = sf.read(out / clip["audio_path"], dtype="float64")
         assert rate == clip_rate == 24000 and stereo.shape == (120000, 2)
         np.testing.assert_allclose(stereo, expected_source_rate_stereo(foa, rate, clip, 120000), atol=1.5 / 32768)
+
+
+@pytest.mark.slow
+def test_switching_the_layout_moves_the_files_and_leaves_their_bytes(curated, tmp_path):
+    source, out, recipe, run, clips = curated
+    from flows.pipeline import PlainTaskCaller, run_curation
+
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, symlinks=True)
+    with PlainTaskCaller(2) as caller:
+        moved = run_curation(str(source), str(copy),
+                             load_recipe("dcase2025-stereo-seld", [*OVERRIDES, "layout=savgbench"]), caller)
+    # The same draws (the layout is not in the render key, nor in the draws), rendered again at their new paths.
+    assert moved.n_clips == moved.n_rendered_clips == SAMPLE_CLIPS
+    flat = {c["clip_id"]: c for c in pq.read_table(copy / "manifests" / "clips.parquet").to_pylist()}
+    assert set(flat) == {c["clip_id"] for c in clips}
+    for clip in clips:
+        for column, folder in (("audio_path", "audio_dev"), ("video_path", "video_dev"),
+                               ("metadata_path", "metadata_dev")):
+            assert flat[clip["clip_id"]][column] == f"{folder}/{clip['clip_id']}{Path(clip[column]).suffix}"
+            assert (copy / flat[clip["clip_id"]][column]).read_bytes() == (out / clip[column]).read_bytes(), column
+    # The dcase2025 files are gone, and so are their source folders.
+    assert clip_files(copy) == {c[k] for c in flat.values() for k in ("audio_path", "video_path", "metadata_path")}
+    assert [p.name for d in CLIP_DIRS for p in (copy / d).rglob("*") if p.is_dir()] == []
