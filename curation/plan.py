@@ -44,8 +44,11 @@ __all__ = [
     "PlannedClips",
     "RecordingEvents",
     "RecordingPlan",
+    "CLIP_FOLDERS",
     "clip_output_paths",
     "clips_columns",
+    "dcase2025_clip_names",
+    "dcase2025_rotation_deg",
     "events_columns",
     "label_frame_count",
     "plan_drawn_clips",
@@ -57,10 +60,19 @@ __all__ = [
 # `data_contracts.timebase.whole_label_frames` here.
 label_frame_count = whole_label_frames
 
-# A clip's files: manifest column → (folder prefix, file suffix); the folder is `<prefix>_dev` or `<prefix>_eval`.
-_CLIP_FILES = {"video_path": ("video", ".mp4"), "audio_path": ("audio", ".wav"), "metadata_path": ("metadata", ".csv")}
-# Files written only when the recipe's `audio_outputs` names them: manifest column → (output, folder prefix, suffix).
-_OPTIONAL_CLIP_FILES = {"foa_path": ("foa", "foa", ".wav")}
+# A clip's files: manifest column → (the recipe's `audio_outputs` entry that writes it, None for a file every clip
+# has; file suffix).
+_CLIP_FILES = {"video_path": (None, ".mp4"), "audio_path": (None, ".wav"), "metadata_path": (None, ".csv"),
+               "foa_path": ("foa", ".wav")}
+# Per recipe `layout`, each file's folder prefix (manifest column → prefix): the folder is `<prefix>_dev` or
+# `<prefix>_eval`. `savgbench` is the SAVGBench release's, `dcase2025` the DCASE2025 stereo SELD dataset's.
+_LAYOUT_FOLDERS = {
+    "savgbench": {"video_path": "video", "audio_path": "audio", "metadata_path": "metadata", "foa_path": "foa"},
+    "dcase2025": {"video_path": "video", "audio_path": "stereo", "metadata_path": "metadata", "foa_path": "foa"},
+}
+# Every folder a clip file can be in, whatever the layout (each layout's files may be nested below it).
+CLIP_FOLDERS = tuple(sorted({f"{prefix}_{set_name}" for folders in _LAYOUT_FOLDERS.values()
+                             for prefix in folders.values() for set_name in ("dev", "eval")}))
 _CLIP_NAMES = tuple(f.name for f in fields(ClipRow))
 _EVENT_NAMES = tuple(f.name for f in fields(EventRow))
 # STARSS class id → class name (None for an id that is no class).
@@ -71,15 +83,55 @@ def _set_name(split: str) -> str:
     return "dev" if split == "generation" else "eval"
 
 
-def clip_output_paths(split: str, clip_id: str, audio_outputs: Sequence[str] = ()) -> dict[str, str | None]:
-    """Per-clip file paths relative to the output root, as in the SAVGBench release (`*_dev` / `*_eval`); an
-    optional file (`foa_path`) is None unless `audio_outputs` (the recipe's) names it."""
+def dcase2025_rotation_deg(view_azimuth_deg):
+    """The DCASE2025 stereo SELD generator's rotation angle `deg` (an integer in [0, 360)) of the view looking at
+    azimuth `view_azimuth_deg` (degrees, whole, conventions.md: + = left): (−view_azimuth_deg) mod 360.
+
+    The generator rotates the FOA so that an event at STARSS azimuth φ lands at φ + deg and renders the view looking
+    at azimuth 0 of the rotated scene, i.e. at STARSS azimuth −deg. So view azimuth 30° (30° left) is deg 330,
+    0° is 0, 270° (90° right) is 90. Vectorised: an array in, an int64 array out."""
+    return np.mod(-np.rint(np.asarray(view_azimuth_deg, dtype=np.float64)), 360).astype(np.int64)
+
+
+def dcase2025_clip_names(recording_id: str, start_frame, view_azimuth_deg) -> pa.Array:
+    """The DCASE2025 stereo SELD file names (no suffix) of one recording's clips:
+    `<recording_id>_deg<DDD>_start<SSSS>`, DDD the rotation angle (`dcase2025_rotation_deg`, 3 digits), SSSS the
+    clip's first label frame (at least 4 digits), both zero-padded. Vectorised over `start_frame` and
+    `view_azimuth_deg` (arrays of one length)."""
+    def padded(values: np.ndarray, digits: int) -> pa.Array:
+        return pc.utf8_lpad(pa.array(values, pa.int64()).cast(pa.string()), width=digits, padding="0")
+
+    return pc.binary_join_element_wise(f"{recording_id}_deg", padded(dcase2025_rotation_deg(view_azimuth_deg), 3),
+                                       "_start", padded(np.asarray(start_frame, dtype=np.int64), 4), "")
+
+
+def _path_columns(split: str, layout: str, audio_outputs: Sequence[str], clip_id: pa.Array, recording_id: str,
+                  source_folder: str, start_frame: np.ndarray, view_azimuth_deg: np.ndarray) -> dict[str, pa.Array]:
+    """The clips manifest's path columns of one recording's clips (see `clip_output_paths`), as pyarrow strings."""
     set_name = _set_name(split)
-    paths: dict[str, str | None] = {key: f"{folder}_{set_name}/{clip_id}{suffix}"
-                                    for key, (folder, suffix) in _CLIP_FILES.items()}
-    for key, (output, folder, suffix) in _OPTIONAL_CLIP_FILES.items():
-        paths[key] = f"{folder}_{set_name}/{clip_id}{suffix}" if output in audio_outputs else None
-    return paths
+    if layout == "dcase2025":
+        folder, names = f"_{set_name}/{source_folder}/", dcase2025_clip_names(recording_id, start_frame,
+                                                                              view_azimuth_deg)
+    else:
+        folder, names = f"_{set_name}/", clip_id
+    prefixes = _LAYOUT_FOLDERS[layout]
+    return {key: (pc.binary_join_element_wise(prefixes[key] + folder, names, suffix, "")
+                  if output is None or output in audio_outputs else pa.nulls(len(clip_id), pa.string()))
+            for key, (output, suffix) in _CLIP_FILES.items()}
+
+
+def clip_output_paths(split: str, clip_id: str, audio_outputs: Sequence[str] = (), layout: str = "savgbench", *,
+                      recording_id: str = "", source_folder: str = "", start_frame: int = 0,
+                      view_azimuth_deg: float = 0.0) -> dict[str, str | None]:
+    """Per-clip file paths relative to the output root (manifest column → path), in the recipe's `layout`:
+    `savgbench`, as in the SAVGBench release (`video_dev/<clip_id>.mp4`, `audio_dev/…wav`, `metadata_dev/…csv`,
+    `foa_dev/…wav`; `*_eval` for the evaluation split), or `dcase2025`, as in the DCASE2025 stereo SELD dataset
+    (`video_dev/<source_folder>/<name>.mp4`, `stereo_dev/…wav`, `metadata_dev/…csv`, `foa_dev/…wav`, the name
+    from `recording_id`, `start_frame` and `view_azimuth_deg`: `dcase2025_clip_names`). An optional file
+    (`foa_path`) is None unless `audio_outputs` (the recipe's) names it."""
+    columns = _path_columns(split, layout, audio_outputs, pa.array([clip_id], pa.string()), recording_id,
+                            source_folder, np.array([start_frame]), np.array([view_azimuth_deg]))
+    return {key: values[0].as_py() for key, values in columns.items()}
 
 
 class RecordingEvents:
@@ -171,14 +223,15 @@ class PlannedClips(Sequence):
     """
 
     __slots__ = ("shared", "split", "source_folder", "duration_s", "h_fov_deg", "v_fov_deg", "arrays", "clip_id",
-                 "audio_outputs", "_made")
+                 "audio_outputs", "layout", "_made")
 
     def __init__(self, shared: RecordingEvents, split: str, source_folder: str, duration_s: float, h_fov_deg: float,
                  v_fov_deg: float, arrays: dict[str, np.ndarray], clip_id: pa.Array,
-                 audio_outputs: tuple[str, ...] = ("stereo",)):
+                 audio_outputs: tuple[str, ...] = ("stereo",), layout: str = "savgbench"):
         self.shared, self.split, self.source_folder, self.duration_s = shared, split, source_folder, duration_s
         self.h_fov_deg, self.v_fov_deg, self.arrays, self.clip_id = h_fov_deg, v_fov_deg, arrays, clip_id
-        self.audio_outputs = audio_outputs  # the recipe's: which optional files (`_OPTIONAL_CLIP_FILES`) clips have
+        self.audio_outputs = audio_outputs  # the recipe's: which optional files (`_CLIP_FILES`) clips have
+        self.layout = layout  # the recipe's: where the clips' files go (`clip_output_paths`)
         self._made: tuple[ClipPlan, ...] | None = None
 
     def __len__(self) -> int:
@@ -216,17 +269,16 @@ class PlannedClips(Sequence):
         positions = np.asarray(positions, dtype=np.int64)
         return PlannedClips(self.shared, self.split, self.source_folder, self.duration_s, self.h_fov_deg,
                             self.v_fov_deg, {name: values[positions] for name, values in self.arrays.items()},
-                            self.clip_id.take(pa.array(positions)), self.audio_outputs)
+                            self.clip_id.take(pa.array(positions)), self.audio_outputs, self.layout)
+
+    def path_columns(self) -> dict[str, pa.Array]:
+        """The clips' file paths (the clips manifest's path columns, `clip_output_paths`), as pyarrow strings."""
+        return _path_columns(self.split, self.layout, self.audio_outputs, self.clip_id, self.shared.recording_id,
+                             self.source_folder, self.arrays["start_frame"], self.arrays["view_azimuth_deg"])
 
     def clips_columns(self) -> dict[str, Any]:
         """The clips manifest's columns (ClipRow's fields, in order): numpy numbers and pyarrow strings."""
         n, arrays, shared = len(self), self.arrays, self.shared
-        set_name = _set_name(self.split)
-        paths = {key: pc.binary_join_element_wise(f"{folder}_{set_name}/", self.clip_id, suffix, "")
-                 for key, (folder, suffix) in _CLIP_FILES.items()}
-        for key, (output, folder, suffix) in _OPTIONAL_CLIP_FILES.items():
-            paths[key] = (pc.binary_join_element_wise(f"{folder}_{set_name}/", self.clip_id, suffix, "")
-                          if output in self.audio_outputs else pa.nulls(n, pa.string()))
         columns = {
             "clip_id": self.clip_id,
             "split": pa.repeat(self.split, n),
@@ -237,7 +289,7 @@ class PlannedClips(Sequence):
             "v_fov_deg": np.full(n, self.v_fov_deg),
             "recipe_hash": pa.repeat(shared.recipe_hash, n),
             "visual_confirmation_rate": pa.nulls(n, pa.float64()),
-            **paths,
+            **self.path_columns(),
             **{name: arrays[name] for name in _CLIP_ROW_ARRAYS},
             # Two values: Arrow encodes the str array as strings, which the table casts to its dictionary column.
             "target_class": pa.array(arrays["target_class"], pa.string()),
@@ -257,10 +309,13 @@ class PlannedClips(Sequence):
                              duration_s=self.duration_s, h_fov_deg=self.h_fov_deg, v_fov_deg=self.v_fov_deg,
                              recipe_hash=shared.recipe_hash)
             made = []
-            for clip_id, *values in zip(self.clip_id.to_pylist(), *(self.arrays[n].tolist() for n in _CLIP_ARRAYS)):
+            path_columns = self.path_columns()
+            paths = [dict(zip(path_columns, values)) for values in zip(*(v.to_pylist() for v in path_columns.values()))]
+            for clip_paths, clip_id, *values in zip(paths, self.clip_id.to_pylist(),
+                                                    *(self.arrays[n].tolist() for n in _CLIP_ARRAYS)):
                 value = dict(zip(_CLIP_ARRAYS, values))
                 clip = ClipRow(clip_id=clip_id, **constants, **{name: value[name] for name in _CLIP_ROW_ARRAYS},
-                               **clip_output_paths(split, clip_id, self.audio_outputs))
+                               **clip_paths)
                 events = ClipEvents(shared, clip_id, value["start_frame"], value["view_index"], value["first"],
                                     value["stop"])
                 made.append(ClipPlan(clip, events))
@@ -549,7 +604,8 @@ def _planned_clips(recording_id: str, source_folder: str, split: str, recipe: Re
     shared = RecordingEvents(recording_id, recipe.recipe_hash, track, onscreen.projection, onscreen.class_map)
     return PlannedClips(shared, split, source_folder, label_frames_to_manifest_s(recipe.window_frames),
                         recipe.h_fov_deg, recipe.v_fov_deg, arrays,
-                        _clip_ids(recording_id, starts, views, window_index, view_index), recipe.audio_outputs)
+                        _clip_ids(recording_id, starts, views, window_index, view_index), recipe.audio_outputs,
+                        recipe.layout)
 
 
 def _count_by_class(mask: np.ndarray | None, is_instrument: np.ndarray) -> dict[str, int]:

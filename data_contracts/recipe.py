@@ -55,6 +55,12 @@ class Recipe:
             events of interest, as released) or "dcase2025" (header frame,class,source,azimuth,distance,onscreen,
             every event, azimuth relative to the view folded to the front; `curation.labels`). Left out of the
             hash at its default "savgbench".
+        layout: where a clip's files go and how they are named (`curation.plan.clip_output_paths`): "savgbench"
+            (`video_dev/<clip_id>.mp4`, `audio_dev/`, `metadata_dev/`, `foa_dev/`, as released) or "dcase2025",
+            the DCASE2025 stereo SELD dataset's: `stereo_dev/<source_folder>/<name>.wav`, `video_dev/…mp4`,
+            `metadata_dev/…csv`, `foa_dev/…wav`, <name> = `<recording_id>_deg<DDD>_start<SSSS>`; it needs integer
+            view azimuths (the name's DDD) and elevation 0 only (the name has none). Where files go, not what they
+            hold: left out of the hash at its default, and never part of the ledger's render key.
         class_map: (STARSS class id, target class) pairs; the targets are "speech" and "instrument".
         min_onscreen_frames: label frames of a window that must hold an onscreen event of interest to keep it.
         max_views_per_window: keep at most this many views per window (None: no limit).
@@ -120,6 +126,7 @@ class Recipe:
     gain_db: float = 38.0
     audio_outputs: tuple[str, ...] = ("stereo",)
     label_format: str = "savgbench"
+    layout: str = "savgbench"
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
     max_views_per_window: int | None = None
@@ -312,9 +319,11 @@ SAMPLING_MODES = ("rule", "random")
 AUDIO_OUTPUTS = ("stereo", "foa")
 # The per-clip label file formats (`label_format`; written by `curation.labels`).
 LABEL_FORMATS = ("savgbench", "dcase2025")
+# Where a clip's files go and how they are named (`layout`; `curation.plan.clip_output_paths`).
+LAYOUTS = ("savgbench", "dcase2025")
 # Keys added after outputs were curated, with their default as `to_dict` gives it: at the default, a key is left
 # out of the hash, so recipes from before it keep theirs.
-LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"], "label_format": "savgbench"}
+LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"], "label_format": "savgbench", "layout": "savgbench"}
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -401,6 +410,8 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         coerced["fps"] = _as_int("fps", recipe.fps)
     if recipe.label_format not in LABEL_FORMATS:
         raise ContractError(f"recipe: label_format={recipe.label_format!r}: expected one of {', '.join(LABEL_FORMATS)}")
+    if recipe.layout not in LAYOUTS:
+        raise ContractError(f"recipe: layout={recipe.layout!r}: expected one of {', '.join(LAYOUTS)}")
     for key, as_number in (("sample_clips", _as_int), ("sample_seed", _as_int), ("sample_view_step_deg", _as_float)):
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
@@ -566,6 +577,7 @@ def _validate(recipe: Recipe) -> None:
             fail("min_visual_confirmation", "needs verify=true: without the verification stage there is no rate")
     _validate_policies(recipe, fail)
     _validate_sampling(recipe, fail)
+    _validate_layout(recipe, fail)
     if recipe.fps == SOURCE_FPS:
         if recipe.verify:
             fail("fps", "verification counts a clip's frames at one fixed rate: give an integer fps with verify=true")
@@ -622,6 +634,22 @@ def _validate_sampling(recipe: Recipe, fail: Callable[[str, str], None]) -> None
     for key in ("max_views_per_window", *POLICY_KEYS):
         if getattr(recipe, key) is not None:
             fail(key, "is a selection policy: with sampling: random every drawn clip is kept (leave it null)")
+
+
+def _validate_layout(recipe: Recipe, fail: Callable[[str, str], None]) -> None:
+    """The dcase2025 layout names a clip by its integer rotation angle and has no elevation in the name."""
+    if recipe.layout != "dcase2025":
+        return
+    if recipe.view_elevations_deg != (0.0,):
+        fail("view_elevations_deg", "layout: dcase2025 names clips without an elevation: give [0]")
+    if recipe.sampling == "random":
+        if not float(recipe.sample_view_step_deg).is_integer():
+            fail("sample_view_step_deg", "layout: dcase2025 names clips by an integer angle: give a whole number")
+        return
+    fractional = [azimuth for azimuth in recipe.view_azimuths_deg if not azimuth.is_integer()]
+    if fractional:
+        fail("view_azimuths_deg", f"layout: dcase2025 names clips by an integer angle, and {fractional[0]:g} is not "
+                                  "a whole number of degrees")
 
 
 def _canonical_numbers(value: Any) -> Any:

@@ -72,7 +72,8 @@ def _add_recipe_choice(p, default: str | None = None) -> None:
     """--recipe, defaulting to the recipe named `default` (None: the SAVGBench defaults, as `exhaustive`)."""
     shipped = ("a recipe shipped with the package, by name (release: the SAVGBench rule thinned to the published "
                "release's size and class mix, about 700 clips per source hour, speech : instrument 2 : 1, few "
-               "near-duplicates; exhaustive: the SAVGBench rule alone, every qualifying window and view), or a "
+               "near-duplicates; exhaustive: the SAVGBench rule alone, every qualifying window and view; "
+               "dcase2025-stereo-seld: the DCASE2025 stereo SELD dataset, its layout and file names), or a "
                "recipe YAML file")
     default_text = f"default: {default}" if default else "default: the SAVGBench recipe, as exhaustive"
     p.add_argument("--recipe", default=default, metavar="NAME|PATH", help=f"{shipped} ({default_text})")

@@ -14,18 +14,19 @@ recording first), stage, clip id (the recording's own rows first), reason, detai
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from curation.plan import CLIP_FOLDERS
 from data_contracts._atomic import Release, is_partial
 from data_contracts.classes import SPLITS
 from data_contracts.errors import ContractError
@@ -185,46 +186,73 @@ def write_split_lists(release: Release, clips: pa.Table) -> dict[str, Path]:
     return written
 
 
-CLIP_DIRS = tuple(f"{kind}_{suffix}" for kind in ("video", "audio", "metadata", "foa") for suffix in ("dev", "eval"))
+# Every folder clip files can be in, whatever the recipe's layout (`curation.plan.clip_output_paths`).
+CLIP_DIRS = CLIP_FOLDERS
+# The clips manifest's columns that name a clip's files (relative to the output root; foa_path may be null).
+PATH_COLUMNS = ("video_path", "audio_path", "metadata_path", "foa_path")
 
 
-def _with_foa(out: Path, keep: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The clip ids of `keep` whose row in the published clips manifest names an FOA file (`foa_path`); `keep` as
-    it is when there is no manifest to ask."""
+def _listed_paths(out: Path, keep: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """The files (paths relative to `out`) the published clips manifest lists for the clips of `keep`; None when
+    there is no manifest to ask."""
     path = out / "manifests" / "clips.parquet"
     if not path.is_file():
-        return keep
-    clips = pq.read_table(path, columns=["clip_id", "foa_path"])
-    with_foa = clips.column("clip_id").filter(pc.is_valid(clips.column("foa_path")))
-    return with_foa.filter(pc.is_in(with_foa, value_set=keep))
+        return None
+    clips = pq.read_table(path, columns=["clip_id", *PATH_COLUMNS])
+    clips = clips.filter(pc.is_in(clips.column("clip_id"), value_set=keep))
+    return pa.concat_arrays([clips.column(name).combine_chunks().drop_null() for name in PATH_COLUMNS])
+
+
+def _clip_files(out: Path) -> list[Path]:
+    """Every file under the clip folders (`CLIP_DIRS`, at any depth), sorted."""
+    files = []
+    for folder in CLIP_DIRS:
+        for directory, _, names in os.walk(out / folder):
+            files += [Path(directory) / name for name in names]
+    return sorted(files)
+
+
+def _remove_empty_folders(out: Path) -> None:
+    """Remove the folders below the clip folders (not the clip folders themselves) that hold nothing, deepest
+    first: the source folders of the dcase2025 layout once their last clip is gone."""
+    for folder in CLIP_DIRS:
+        for directory, _, _ in os.walk(out / folder, topdown=False):
+            if Path(directory) != out / folder and not os.listdir(directory):
+                os.rmdir(directory)
 
 
 @task(name="prune-stale-outputs", cache_policy=NO_CACHE)
 def prune_stale_outputs(output_dir: str, clip_ids, recording_ids: list[str]) -> int:
     """Delete what the manifests just written no longer list, so the output folder holds exactly what they
     describe: parts (`tasks.parts`) of recordings not in `recording_ids`, and, unless `clip_ids` is None (planning
-    only: clip files are left alone), clip files whose clip id is not in `clip_ids` (a list or a pyarrow array of
-    strings; e.g. a previous recipe's views) and ledgers of recordings not in `recording_ids`. Returns the number
-    of clip files removed. In the FOA folders (`foa_*`) only the files of clips whose published clips manifest row
-    has a `foa_path` are kept (a run without `audio_outputs: [.., foa]` leaves none). Only the clip folders, the
-    parts and the ledgers are looked at: the releases (`.savgbench/releases`) are `Release`'s to keep or delete."""
+    only: clip files are left alone), every file under the clip folders (`CLIP_DIRS`, at any depth, whatever the
+    layout) that is not one of the paths the published clips manifest lists (`PATH_COLUMNS`) for a clip of
+    `clip_ids` (a list or a pyarrow array of strings): e.g. a previous recipe's views or layout, the FOA files of
+    a run without `audio_outputs: [.., foa]`, partial files of a killed run; then the folders this leaves empty
+    below the clip folders, and ledgers of recordings not in `recording_ids`. Without a published manifest, the
+    files whose name's stem is a clip id of `clip_ids` are kept. Returns the number of clip files removed. Only the
+    clip folders, the parts and the ledgers are looked at: the releases (`.savgbench/releases`) are `Release`'s to
+    keep or delete."""
     out = Path(output_dir)
     prune_parts(out, recording_ids)
     if clip_ids is None:
         return 0
     keep = clip_ids if isinstance(clip_ids, (pa.Array, pa.ChunkedArray)) else pa.array(list(clip_ids), pa.string())
+    files = _clip_files(out)
+    listed = _listed_paths(out, keep)
+    if listed is None:
+        names, listed = [path.stem for path in files], keep
+    else:
+        names = [path.relative_to(out).as_posix() for path in files]
+    is_listed = pc.is_in(pa.array(names, pa.string()), value_set=listed).to_numpy(zero_copy_only=False)
     removed = 0
-    for folder in CLIP_DIRS:
-        paths = sorted((out / folder).iterdir()) if (out / folder).is_dir() else []
-        files = [path for path in paths if path.is_file()]
-        kept = _with_foa(out, keep) if folder.startswith("foa_") and files else keep
-        listed = pc.is_in(pa.array([path.stem for path in files], pa.string()), value_set=kept).to_numpy(
-            zero_copy_only=False) if files else np.zeros(0, dtype=bool)
-        for path, is_listed in zip(files, listed):
-            # Partial files of a killed run, and complete files of clips no longer curated.
-            if is_partial(path) or not is_listed:
-                path.unlink()
-                removed += 1
+    for path, listed_here in zip(files, is_listed):
+        # Partial files of a killed run, and complete files of clips no longer curated.
+        if is_partial(path) or not listed_here:
+            path.unlink()
+            removed += 1
+    if removed:
+        _remove_empty_folders(out)
     known = set(recording_ids)
     ledger_dir = out / LEDGER_DIR
     for path in sorted(ledger_dir.glob("*.json")) if ledger_dir.is_dir() else ():

@@ -24,6 +24,7 @@ import av
 import numpy as np
 import soundfile as sf
 
+from curation.foa import stereo_weights
 from curation.perspective import letterbox_offset_px, perspective_map, render_view
 from curation.synthetic.generator import (
     SynthConfig,
@@ -236,6 +237,14 @@ def clip_content(frame: np.ndarray, recipe: Recipe) -> np.ndarray:
     left, top = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
                                     recipe.frame_height)
     return frame[top : top + recipe.content_height, left : left + recipe.content_width]
+
+
+def expected_source_rate_stereo(foa: np.ndarray, rate_hz: int, clip: dict, n_samples: int) -> np.ndarray:
+    """The stereo of a clip (a clips manifest row) curated at the source's audio rate without high-pass or gain:
+    the mid-side formula (`curation.foa.stereo_weights`) on the source FOA `foa` (samples × 4, at `rate_hz`) from the
+    clip's start."""
+    first = clip["start_frame"] * rate_hz // 10
+    return foa[first : first + n_samples] @ stereo_weights(clip["view_azimuth_deg"], clip["view_elevation_deg"])
 
 
 def block_difference(a: np.ndarray, b: np.ndarray, block_px: int = 8) -> float:

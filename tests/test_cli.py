@@ -71,7 +71,7 @@ def test_plan_and_curate_refuse_an_unknown_recipe_name_listing_the_known_ones(tm
         assert main([command, str(source), str(out), "--recipe", "exhaustiv"]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"savgbench {command}: recipe 'exhaustiv': no such file, and no recipe of that name; "
-                              "known names: exhaustive"), err
+                              "known names: dcase2025-stereo-seld, exhaustive, release"), err
         assert err.count("\n") == 1
     assert main(["verify", str(out), "--recipe", "exhaustiv"]) == 2
     assert capsys.readouterr().err.startswith("savgbench verify: recipe 'exhaustiv': no such file")

@@ -294,6 +294,7 @@ CHANGED_FIELDS = {
     "gain_db": 30,
     "audio_outputs": ["stereo", "foa"],
     "label_format": "dcase2025",
+    "layout": "dcase2025",
     "class_map": {0: "speech", 1: "speech"},
     "min_onscreen_frames": 30,
     "max_views_per_window": 2,

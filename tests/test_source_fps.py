@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from curation.foa import stereo_weights
 from curation.render import grid_rate_hz, video_frame_rate
 from data_contracts.errors import ContractError
 from data_contracts.recipe import Recipe, load_recipe
@@ -22,6 +21,7 @@ from tests.odd_recordings import (
     block_difference,
     clip_content,
     expected_clip_content,
+    expected_source_rate_stereo,
     label_images,
     write_base_recording,
 )
@@ -118,6 +118,4 @@ def test_the_audio_starts_at_the_clip_start_at_24_khz_without_highpass_or_gain(c
         stereo, clip_rate = sf.read(out / clip["audio_path"], dtype="float64")
         assert clip_rate == 24000 and stereo.shape == (120000, 2)
         # No high-pass, 0 dB, no resampling: the mid-side formula on the source samples from start_s on.
-        first = clip["start_frame"] * 2400
-        expected = foa[first : first + 120000] @ stereo_weights(clip["view_azimuth_deg"], clip["view_elevation_deg"])
-        np.testing.assert_allclose(stereo, expected, atol=1.5 / 32768)
+        np.testing.assert_allclose(stereo, expected_source_rate_stereo(foa, rate, clip, 120000), atol=1.5 / 32768)
