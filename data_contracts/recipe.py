@@ -213,8 +213,9 @@ class Recipe:
 
     def hashed_dict(self) -> dict[str, Any]:
         """`to_dict` without the keys that are at their "as before" value: a selection policy that is off (None),
-        the sampling keys with the selection rule, and a key of `LATER_KEY_DEFAULTS` at its default. What the hash (and the ledger's render key) digest, so a
-        recipe that sets none of the later keys hashes as it did before they existed."""
+        the sampling keys with the selection rule, and a key of `LATER_KEY_DEFAULTS` at its default. What the hash (and
+        the ledger's render key) digest, so a recipe that sets none of the later keys hashes as it did before they
+        existed."""
         return {key: value for key, value in self.to_dict().items()
                 if not (key in POLICY_KEYS and value is None)
                 and not (key in SAMPLING_KEYS and self.sampling == "rule")

@@ -279,9 +279,9 @@ def render_recording_task(loaded: LoadedRecording, plan: RecordingPlan, source_d
                           drawn: Sequence[DrawnClip] | None = None) -> RecordingSummary:
     """Write the recording's clips (mp4, wav, metadata csv) that its ledger does not already hold, then its part.
 
-    `plan` is the one `plan_recording_task` gave, given `thresholds` (its split's clip budget thresholds, None
-    without a budget) or, with random sampling, the one of its `drawn` clips; the part's key includes both; the ledger's key does not (a clip's bytes do not depend on
-    the budget), so another budget renders only the clips the ledger lacks.
+    `plan` is the one `plan_recording_task` gave, given `thresholds` (its split's clip budget thresholds, None without a
+    budget) or, with random sampling, the one of its `drawn` clips; the part's key includes both; the ledger's key does
+    not (a clip's bytes do not depend on the budget), so another budget renders only the clips the ledger lacks.
 
     Clipped clips become rejects rows, and so do the clips the ledger remembers as rejected by visual verification
     under the recipe's verification settings (stage "verify"; not rendered again). When nothing is left to render

@@ -279,10 +279,11 @@ DETECTIONS_ORDER = [("clip_id", "ascending"), ("frame", "ascending"), ("x0", "as
 @task(name="verify-part", task_run_name="verify-{summary.recording_id}", cache_policy=NO_CACHE)
 def verify_part(summary: RecordingSummary, output_dir: str, recipe: Recipe, source_dir: str) -> RecordingSummary:
     """Verify one rendered recording's part (`tasks.parts`) with the recipe's detector and
-    `min_visual_confirmation`, on the views of its 360° video under `source_dir`: its clips and events get their verification columns, the clips it rejects leave
-    them and join its rejects, and its detections (sorted by clip id, frame and x0) are added; the part is
-    rewritten under its verified key. Called only when the recipe says `verify`. A summary of a part already
-    verified (the render task keeps one verified under the recipe's settings) is returned as it is.
+    `min_visual_confirmation`, on the views of its 360° video under `source_dir`: its clips and events get their
+    verification columns, the clips it rejects leave them and join its rejects, and its detections (sorted by clip id,
+    frame and x0) are added; the part is rewritten under its verified key. Called only when the recipe says `verify`. A
+    summary of a part already verified (the render task keeps one verified under the recipe's settings) is returned as
+    it is.
 
     The rejects are recorded in the recording's ledger first, then the part is rewritten, and only then are the
     rejected clips' files deleted: a part never lists a clip whose files are gone.
