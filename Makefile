@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench bench-av-align bench-scale bench-validation bench-selection clean
+.PHONY: install test test-fast demo bench bench-av-align bench-scale bench-validation bench-selection bench-dcase clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-selection: $(STAMP)
 ## make bench-validation: manifest validation per row (issue #13), against the row-by-row code it replaced
 bench-validation: $(STAMP)
 	$(PY) -m benchmarks.bench_validation
+
+## make bench-dcase: seconds per clip of the DCASE2025 stereo SELD job (issue #16), against a per-clip run of it
+bench-dcase: $(STAMP)
+	$(PY) -m benchmarks.bench_dcase
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

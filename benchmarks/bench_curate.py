@@ -54,6 +54,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,7 @@ from curation.splits import assign_split
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts._atomic import atomic_path, write_text_atomic
 from data_contracts.annotations import read_annotations, write_annotations_csv
+from data_contracts.manifests import ClipRow
 from data_contracts.timebase import LABEL_FRAME_S, nearest_label_frames
 from data_contracts.recipe import Recipe, load_recipe
 from tests.helpers import STARSS22_SAMPLE
@@ -434,8 +436,8 @@ class ChildRun:
 
 
 def run_child(mode: str, source_dir: Path, output_dir: Path, work_dir: Path, *, sample_memory: bool = False,
-              env: dict[str, str] | None = None) -> ChildRun:
-    """Run this module with `--child MODE SOURCE OUTPUT RESULT_JSON`, wait for it, and read its result.
+              env: dict[str, str] | None = None, module: str = MODULE) -> ChildRun:
+    """Run `module` (default this one) with `--child MODE SOURCE OUTPUT RESULT_JSON`, wait for it, read its result.
 
     `env` is the child's whole environment (default: this process's). Its output goes to work_dir/child-MODE.log;
     on failure the log's tail is raised with the exit code.
@@ -443,7 +445,7 @@ def run_child(mode: str, source_dir: Path, output_dir: Path, work_dir: Path, *, 
     result_path = work_dir / f"child-{mode}.json"
     log_path = work_dir / f"child-{mode}.log"
     result_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", MODULE, "--child", mode, str(source_dir), str(output_dir), str(result_path)]
+    cmd = [sys.executable, "-m", module, "--child", mode, str(source_dir), str(output_dir), str(result_path)]
     started = Usage.now()
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
@@ -619,19 +621,26 @@ def pick_sample(written: list[ClipPlan], n_clips: int) -> list[ClipPlan]:
 
 
 def per_clip_args(source_video: Path, plan_clip: ClipPlan, wav_path: Path, out_path: Path, recipe: Recipe) -> list[str]:
+    """ffmpeg arguments that make one planned clip on its own (clip_args at the recipe's integer fps)."""
+    return clip_args(source_video, plan_clip.clip, wav_path, out_path, recipe)
+
+
+def clip_args(source_video: Path, clip: ClipRow, wav_path: Path, out_path: Path, recipe: Recipe,
+              fps: Fraction | int | None = None) -> list[str]:
     """ffmpeg arguments that make one clip on its own: seek, decode 5 s, v360 crop, letterbox, encode.
 
+    `fps` is the clips' exact rate (default the recipe's; with fps "source" give `recipe.clip_fps(source rate)`).
     Conventions (docs/conventions.md, "Perspective (pinhole) crop and letterbox"): v360 yaw = −view_azimuth_deg,
     pitch = +view_elevation_deg; yaw is wrapped to [−180, 180) because v360 refuses angles outside that range (a
     350° view is yaw +10°). The encoder settings are those of curation.render._encode_clip, so the two approaches
     differ only in how frames are obtained, not in how hard the encoder works.
     """
-    clip = plan_clip.clip
+    fps = recipe.fps if fps is None else fps
     left_px, top_px = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
                                           recipe.frame_height)
     yaw_deg = float(wrap_azimuth_deg(-clip.view_azimuth_deg))
     video_filter = (
-        f"fps={recipe.fps},"
+        f"fps={fps},"
         f"v360=input=e:output=flat:h_fov={recipe.h_fov_deg:g}:v_fov={recipe.v_fov_deg:.4f}"
         f":yaw={yaw_deg:g}:pitch={clip.view_elevation_deg:g}:w={recipe.content_width}:h={recipe.content_height},"
         f"pad={recipe.frame_width}:{recipe.frame_height}:{left_px}:{top_px}"
@@ -674,23 +683,27 @@ def time_per_clip(source: Recording, run: CurateRun, output_dir: Path, per_clip_
     it moves much less than wall time with what else the machine is doing.
     """
     per_clip_dir.mkdir(parents=True, exist_ok=True)
-    samples = []
-    for plan_clip in pick_sample(run.written, n_clips):
-        clip = plan_clip.clip
-        out_path = per_clip_dir / f"{clip.clip_id}.mp4"
-        args = per_clip_args(source.video_path, plan_clip, output_dir / clip.audio_path, out_path, recipe)
-        timings = [run_ffmpeg_timed(args) for _ in range(repeats)]
-        samples.append(PerClipSample(
-            clip_id=clip.clip_id,
-            start_s=clip.start_s,
-            view_azimuth_deg=clip.view_azimuth_deg,
-            wall_s=[wall_s for wall_s, _ in timings],
-            cpu_s=[cpu_s for _, cpu_s in timings],
-            mean_abs_diff=frame_difference(output_dir / clip.video_path, out_path, recipe),
-        ))
-        log(f"per-clip {clip.clip_id}: median {samples[-1].median_wall_s:.2f} s, "
-            f"frame difference {samples[-1].mean_abs_diff:.2f}")
-    return samples
+    return [redo_clip(source.video_path, plan_clip.clip, output_dir, per_clip_dir, recipe, repeats)
+            for plan_clip in pick_sample(run.written, n_clips)]
+
+
+def redo_clip(source_video: Path, clip: ClipRow, output_dir: Path, per_clip_dir: Path, recipe: Recipe,
+              repeats: int, fps: Fraction | int | None = None) -> PerClipSample:
+    """One of our written clips (under output_dir) redone by one ffmpeg (clip_args), `repeats` times, into
+    per_clip_dir; its frames compared with ours."""
+    out_path = per_clip_dir / f"{clip.clip_id}.mp4"
+    args = clip_args(source_video, clip, output_dir / clip.audio_path, out_path, recipe, fps=fps)
+    timings = [run_ffmpeg_timed(args) for _ in range(repeats)]
+    sample = PerClipSample(
+        clip_id=clip.clip_id,
+        start_s=clip.start_s,
+        view_azimuth_deg=clip.view_azimuth_deg,
+        wall_s=[wall_s for wall_s, _ in timings],
+        cpu_s=[cpu_s for _, cpu_s in timings],
+        mean_abs_diff=frame_difference(output_dir / clip.video_path, out_path, recipe),
+    )
+    log(f"per-clip {clip.clip_id}: median {sample.median_wall_s:.2f} s, frame difference {sample.mean_abs_diff:.2f}")
+    return sample
 
 
 @dataclass
