@@ -1,6 +1,6 @@
 """Benchmark: seconds per clip of the DCASE2025 stereo SELD job (issue #16), against a per-clip run of the same job.
 
-Ours: `savgbench curate SRC OUT` with the DCASE2025 stereo SELD recipe (`DCASE_RECIPE_ARGS`: 640x360 content and
+Ours: `savgbench curate SRC OUT --recipe dcase2025-stereo-seld` (`DCASE_RECIPE_ARGS`: 640x360 content and
 frame, h_fov 100, the source's frame rate, 24 kHz stereo, no high-pass, 0 dB gain, DCASE2025 labels, random
 sampling with the challenge's seed) and `sample_clips` lowered to a few hundred, run as a child process (this module
 again, `--child curate-N`, calling the CLI in-process) on the issue-5 benchmark recording: the 60 s 1920x960
@@ -78,17 +78,9 @@ from data_contracts.recipe import Recipe, load_recipe
 
 MODULE = "benchmarks.bench_dcase"
 
-# The DCASE2025 stereo SELD job as `savgbench curate` options, in one place. When the named recipe ships, this is
-# ["--recipe", "dcase2025-stereo-seld"] (which also sets its `layout` key and sample_clips=30000; the benchmark
-# lowers sample_clips with its own --set, given after these).
-DCASE_RECIPE_ARGS = [
-    "--recipe", "exhaustive",
-    "--set", "content_width=640", "--set", "content_height=360", "--set", "frame_width=640",
-    "--set", "frame_height=360", "--set", "h_fov_deg=100", "--set", "fps=source", "--set", "audio_rate=24000",
-    "--set", "highpass_hz=null", "--set", "gain_db=0", "--set", "audio_outputs=[stereo]",
-    "--set", "label_format=dcase2025", "--set", "sampling=random", "--set", "sample_clips=30000",
-    "--set", "sample_seed=20250305", "--set", "sample_view_step_deg=1",
-]
+# The DCASE2025 stereo SELD job as `savgbench curate` options, in one place: the named recipe (its layout, and
+# sample_clips=30000, which the benchmark lowers with its own --set, given after these).
+DCASE_RECIPE_ARGS = ["--recipe", "dcase2025-stereo-seld"]
 DEFAULT_SAMPLE_CLIPS = 300
 GOAL_PER_CLIP_RATIO = 20.0
 # The challenge generator's own figure, from its log as quoted in issue #16 (not measured here).
