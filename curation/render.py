@@ -13,13 +13,12 @@ depend only on its own span, never on which other clips a run renders.
 
 from __future__ import annotations
 
-import bisect
 import io
 import math
 import os
 import struct
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -141,7 +140,7 @@ class GridFrames:
             return None
         # Frame i is shown from tick ceil(pts_i · time_base · rate) until the next frame's first tick.
         first_ticks = [math.ceil(p * time_base * self.rate_hz) for p in pts]
-        shown = {pts[max(bisect.bisect_right(first_ticks, tick) - 1, 0)] for tick in self.wanted}
+        shown = {pts[max(bisect_right(first_ticks, tick) - 1, 0)] for tick in self.wanted}
         return shown | {pts[0], pts[-1]}
 
     def _decoded(self, container: av.container.InputContainer, stream: av.VideoStream):

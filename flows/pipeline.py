@@ -413,8 +413,8 @@ class _Run:
                 return
             logger.info("random sampling, round %d: curating %d recordings (%s clips missing)", round_number,
                         len(todo), ", ".join(f"{split} {n}" for split, n in missing.items()))
-            waiting = deque(replace(recordings[r], row=self._row(r), video_size_px=recordings[r].video_size_px)
-                            for r in recordings if r in todo)
+            # A copy a round: `_finish` drops what a copy holds, the first pass's row and video size stay here.
+            waiting = deque(replace(recordings[r]) for r in recordings if r in todo)
             self._work(waiting, lambda r: self._submit_drawn(r, tuple(drawn[r.row.recording_id])), self._finish)
             todo = set()
             kept = defaultdict(int)
@@ -439,9 +439,6 @@ class _Run:
                 break
             clips.extend(clip for clip in stream.take(n_take) if clip.recording_id in ok)
         return clips
-
-    def _row(self, recording_id: str) -> RecordingRow:
-        return next(r for r in self.recordings if r.recording_id == recording_id)
 
     def _submit_drawn(self, recording: _Recording, drawn: tuple[DrawnClip, ...]) -> None:
         """Random sampling: submit the recording's one task: read its annotations again, plan its drawn clips, and
