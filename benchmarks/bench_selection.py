@@ -52,6 +52,8 @@ from benchmarks.bench_curate import format_table, verdict
 from curation.budget import (
     class_budgets,
     clip_hashes,
+    fill_budgets,
+    fill_limit,
     hash_threshold,
     kept_by_threshold,
 )
@@ -69,7 +71,7 @@ MODULE = "benchmarks.bench_selection"
 PRESETS = ("release", "exhaustive")
 ALL = "all"
 # The funnel's stages: the plan's (`FUNNEL_STAGES`), then the budget's.
-STAGES = (*FUNNEL_STAGES, "after_class_balance", "after_budget")
+STAGES = (*FUNNEL_STAGES, "after_class_balance", "filled", "after_budget")
 
 # The calibration targets (issue #14).
 TARGET_CLIPS_PER_SOURCE_HOUR = 700.0
@@ -193,27 +195,37 @@ def evaluate_selection(recordings: Sequence[AnnotatedRecording], recipe: Recipe)
     for split in [split for split in SPLITS if split in by_split]:
         plans = [plan_recording(r.recording_id, r.source_folder, split, r.duration_s, r.rows, recipe)
                  for r in by_split[split]]
-        clips = {name: np.concatenate([plan.clips.arrays[name] for plan in plans])
+        # With fill_max_near_duplicates, each plan's clips after the clip gap and those that may fill the budget.
+        pools = [plan.clips if plan.fill is None else plan.fill.clips for plan in plans]
+        is_fill = np.concatenate([np.zeros(len(plan.clips), dtype=bool) if plan.fill is None else plan.fill.is_fill
+                                  for plan in plans] or [np.zeros(0, dtype=bool)])
+        clips = {name: np.concatenate([pool.arrays[name] for pool in pools])
                  for name in ("start_frame", "view_azimuth_deg", "view_elevation_deg", "target_class")}
         clips["target_class"] = clips["target_class"].astype(str)
-        clips["recording_id"] = np.concatenate([np.full(len(plan.clips), plan.recording_id, dtype=object)
-                                                for plan in plans])
-        clips["clip_id"] = np.array([clip_id for plan in plans for clip_id in plan.clips.clip_id.to_pylist()],
+        clips["recording_id"] = np.concatenate([np.full(len(pool), plan.recording_id, dtype=object)
+                                                for plan, pool in zip(plans, pools)])
+        clips["clip_id"] = np.array([clip_id for pool in pools for clip_id in pool.clip_id.to_pylist()],
                                     dtype=object)
-        candidates = {target: int((clips["target_class"] == target).sum()) for target in TARGET_CLASSES}
+        candidates = {target: int(((clips["target_class"] == target) & ~is_fill).sum()) for target in TARGET_CLASSES}
         source_hours = math.fsum(r.duration_s for r in by_split[split]) / 3600  # exact, as the flow sums them
         stages = {stage: {target: sum(plan.class_counts[stage][target] for plan in plans) for target in TARGET_CLASSES}
                   for stage in FUNNEL_STAGES}
         stages.update(_budget_stages(candidates, source_hours, recipe))
+        filled = _filled(clips["target_class"][is_fill], sum(stages["after_budget"].values()),
+                         sum(plan.fill.near_duplicates for plan in plans if plan.fill is not None), source_hours,
+                         recipe)
+        stages["filled"] = filled
+        stages["after_budget"] = {target: stages["after_budget"][target] + filled[target] for target in TARGET_CLASSES}
         for stage, by_class in stages.items():
             for target, count in by_class.items():
                 funnel[stage][target] += count
         instrument_candidates += candidates["instrument"]
         kept = np.zeros(len(clips["clip_id"]), dtype=bool)
         hashes = clip_hashes(clips["clip_id"])
-        for target, budget in stages["after_budget"].items():
-            of_class = clips["target_class"] == target
-            kept[of_class] = kept_by_threshold(hashes[of_class], hash_threshold(hashes[of_class], budget))
+        for target in TARGET_CLASSES:
+            for fill, budget in ((False, stages["after_budget"][target] - filled[target]), (True, filled[target])):
+                chosen = (clips["target_class"] == target) & (is_fill == fill)
+                kept[chosen] = kept_by_threshold(hashes[chosen], hash_threshold(hashes[chosen], budget))
         kept_parts.append({name: values[kept] for name, values in clips.items()})
     kept_clips = {name: np.concatenate([part[name] for part in kept_parts]) if kept_parts else np.zeros(0, object)
                   for name in ("clip_id", "recording_id", "start_frame", "view_azimuth_deg", "view_elevation_deg",
@@ -249,6 +261,21 @@ def _budget_stages(candidates: Mapping[str, int], source_hours: float, recipe: R
                     for target in TARGET_CLASSES}
     return {"after_class_balance": {target: balanced.get(target, 0) for target in TARGET_CLASSES},
             "after_budget": kept}
+
+
+def _filled(fill_targets: np.ndarray, n_kept: int, near_duplicates: int, source_hours: float,
+            recipe: Recipe) -> dict[str, int]:
+    """One split's fill clips per target class, as the flow decides them (`tasks.outcomes.decide_budgets`): none
+    unless the clips kept fall short of B, then as many as `fill_limit` allows, shared by `fill_budgets`."""
+    filled = dict.fromkeys(TARGET_CLASSES, 0)
+    if recipe.fill_max_near_duplicates is None:
+        return filled
+    budget = class_budgets({"clips": sys.maxsize}, source_hours, recipe.max_clips_per_source_hour, None)["clips"]
+    n_fill = min(max(0, budget - n_kept), fill_limit(n_kept, near_duplicates, recipe.fill_max_near_duplicates))
+    fill_candidates = {target: int((fill_targets == target).sum()) for target in TARGET_CLASSES}
+    filled.update(fill_budgets({target: n for target, n in fill_candidates.items() if n}, n_fill,
+                               recipe.class_balance_dict()))
+    return filled
 
 
 def funnel_table(evaluation: Evaluation) -> str:

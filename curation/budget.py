@@ -5,6 +5,11 @@ splits it into shares per target class (`class_budgets`). Which clips fill a cla
 clip ids (`clip_hash`), never run order or wall-clock: the budget of a (split, class) is met by the clips with the
 smallest hashes, and the largest hash kept is a threshold (`hash_threshold`) that each recording applies to its own
 clips (`kept_by_threshold`), so a recording's selection needs the threshold, not the other recordings' clips.
+
+A split whose de-duplicated clips fall short of B may be filled up (`fill_max_near_duplicates`) from clips the
+de-duplication removed, each nearly repeating at most one clip: `fill_limit` says how many keep the split's mean
+near-duplicates per clip within the recipe's limit, `fill_budgets` shares them among the classes, and the fill
+clips of a (split, class) are chosen by hash thresholds too.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ __all__ = [
     "KEEP_NONE",
     "class_budgets",
     "clip_hash",
+    "fill_budgets",
+    "fill_limit",
     "clip_hashes",
     "hash_threshold",
     "keep_by_hash",
@@ -90,6 +97,42 @@ def class_budgets(candidates_per_class: Mapping[str, int], source_hours: float,
         # Weights proportional to the candidates: every class gets the same fraction.
         weights = {target: Fraction(count) for target, count in candidates.items()}
     return _water_filled(candidates, weights, budget)
+
+
+def fill_limit(n_kept: int, near_duplicates: int, max_mean_near_duplicates: float) -> int:
+    """How many fill clips a split may add to its `n_kept` clips, which hold `near_duplicates` near-repeats in all
+    (the sum of `curation.selection.near_duplicate_counts`), so that the mean stays at most
+    `max_mean_near_duplicates` (m, in [0, 2)). A fill clip nearly repeats at most one clip, so a clips add at most
+    2a to the sum (both clips of a pair count it): the largest a with near_duplicates + 2a <= m (n_kept + a). m is
+    read as the decimal it is written as (0.9 is 9/10), so the bound is exact."""
+    if not 0 <= max_mean_near_duplicates < 2:
+        raise ValueError(f"fill limit: max_mean_near_duplicates={max_mean_near_duplicates!r}: must be in [0, 2)")
+    if n_kept < 0 or near_duplicates < 0:
+        raise ValueError(f"fill limit: n_kept={n_kept}, near_duplicates={near_duplicates}: must be >= 0")
+    limit = Fraction(str(max_mean_near_duplicates))
+    return max(0, math.floor((limit * n_kept - near_duplicates) / (2 - limit)))
+
+
+def fill_budgets(fill_candidates_per_class: Mapping[str, int], n_fill: int,
+                 class_balance: Mapping[str, float] | None) -> dict[str, int]:
+    """How many of `n_fill` fill clips each target class takes from its fill candidates: shared by the
+    class_balance weights as `class_budgets` shares a budget (a class short of its share takes all its candidates
+    and the others the rest), or in proportion to the candidates without a balance. The result sums to
+    min(n_fill, candidates)."""
+    if n_fill < 0:
+        raise ValueError(f"fill budgets: n_fill={n_fill}: must be >= 0")
+    candidates = {target: int(count) for target, count in fill_candidates_per_class.items()}
+    if any(count < 0 for count in candidates.values()):
+        raise ValueError(f"fill budgets: candidates {candidates}: must be >= 0")
+    if class_balance is None:
+        weights = {target: Fraction(count) for target, count in candidates.items()}
+    else:
+        weights = {target: Fraction(class_balance[target]) if target in class_balance else Fraction(0)
+                   for target in candidates}
+        unweighted = sorted(target for target, count in candidates.items() if count and not weights[target])
+        if unweighted:
+            raise ValueError(f"fill budgets: class {unweighted[0]!r} has candidates but no class_balance weight")
+    return _water_filled(candidates, weights, n_fill)
 
 
 def _balanced(candidates: dict[str, int], weights: dict[str, Fraction]) -> dict[str, int]:

@@ -18,11 +18,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.budget import clip_hashes
 from curation.sampling import DrawnClip
 from curation.selection import (
     EventTrack,
     View,
     clip_target_class,
+    fill_from_removed,
+    near_duplicate_counts,
     onscreen_frame_flags,
     project_events,
     select_windows,
@@ -41,6 +44,7 @@ __all__ = [
     "FUNNEL_STAGES",
     "ClipEvents",
     "ClipPlan",
+    "FillPool",
     "PlannedClips",
     "RecordingEvents",
     "RecordingPlan",
@@ -447,6 +451,25 @@ class RecordingPlan:
     n_after_clip_gap: int
     # Left out of hash(): a dict has none (equality still compares it).
     class_counts: dict[str, dict[str, int]] = field(hash=False)
+    # With `fill_max_near_duplicates`: the clips that may fill a budget the de-duplication left short (None: off).
+    fill: FillPool | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True)
+class FillPool:
+    """A recording's clips after the clip gap together with those that may fill its split's budget
+    (`curation.selection.fill_from_removed`), as one PlannedClips in plan order (`clips`), `is_fill` marking the
+    latter; `near_duplicates`, the sum of `near_duplicate_counts` over the clips after the clip gap (what the split's
+    fill may add to, up to its limit)."""
+
+    clips: PlannedClips
+    is_fill: np.ndarray  # bool, per clip of `clips`
+    near_duplicates: int
+
+    @property
+    def fill_clips(self) -> PlannedClips:
+        """The clips that may fill the budget, in plan order."""
+        return self.clips.take(np.flatnonzero(self.is_fill))
 
 
 def _clip_ids(recording_id: str, starts: np.ndarray, views: Sequence[View], window_index: np.ndarray,
@@ -495,6 +518,10 @@ def plan_recording(
     class_counts = {stage: _count_by_class(mask, is_instrument) for stage, mask in stages.items()}
 
     clips = _planned_clips(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept)
+    fill = None
+    if recipe.fill_max_near_duplicates is not None:
+        fill = _fill_pool(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept,
+                          selection.kept, clips)
     return RecordingPlan(
         recording_id=recording_id,
         views=views,
@@ -505,7 +532,28 @@ def plan_recording(
         n_after_view_separation=int(separated.sum()),
         n_after_clip_gap=int(kept.sum()),
         class_counts=class_counts,
+        fill=fill,
     )
+
+
+def _fill_pool(recording_id: str, source_folder: str, split: str, recipe: Recipe, track: EventTrack,
+               onscreen: _Onscreen, views: Sequence[View], starts: np.ndarray, kept: np.ndarray,
+               candidates: np.ndarray, clips: PlannedClips) -> FillPool:
+    """The recording's `FillPool`: the selection rule's pairs (`candidates`) that the de-duplication removed from
+    `kept` visited in the order of their clip hashes (`curation.budget.clip_hash`, as the budget orders clips)."""
+    order_key = np.zeros(kept.shape, dtype=np.uint64)
+    view_index, window_index = np.nonzero(candidates & ~kept)
+    if view_index.size:
+        order_key[view_index, window_index] = clip_hashes(
+            _clip_ids(recording_id, starts, views, window_index, view_index))
+    fill = fill_from_removed(kept, candidates, order_key, starts, view_separation_deg(views), recipe.window_frames,
+                             recipe.h_fov_deg)
+    pool = _planned_clips(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept | fill)
+    is_fill = fill[pool.arrays["view_index"], np.searchsorted(starts, pool.arrays["start_frame"])]
+    near = near_duplicate_counts(np.zeros(len(clips), dtype=np.int64), clips.arrays["start_frame"],
+                                 clips.arrays["view_azimuth_deg"], clips.arrays["view_elevation_deg"],
+                                 recipe.window_frames, recipe.h_fov_deg)
+    return FillPool(pool, is_fill, int(near.sum()))
 
 
 def plan_drawn_clips(

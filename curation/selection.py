@@ -1,5 +1,6 @@
 """From a recording's annotations to candidate (window, view) pairs, the SAVGBench selection rule, and the
-de-duplication policies applied after it (view separation, then clip gap).
+de-duplication policies applied after it (view separation, then clip gap), and the clips that may fill a budget the
+de-duplication left short (`fill_from_removed`).
 
 Everything is vectorised over events × views, then reduced to per-frame flags and per-window counts, so a
 9-minute recording with 36 views costs a few array operations, not a loop over clips.
@@ -29,6 +30,7 @@ __all__ = [
     "space_clips_in_time",
     "clip_target_class",
     "near_duplicate_counts",
+    "fill_from_removed",
 ]
 
 # Angles within this many degrees of a policy's limit count as at the limit: view centres computed 50° apart come
@@ -292,3 +294,38 @@ def near_duplicate_counts(recording_id, start_frame, view_azimuth_deg, view_elev
         block_start = block[-1] + 1
     counts[order] = sorted_counts
     return counts
+
+
+def fill_from_removed(kept: np.ndarray, candidates: np.ndarray, order_key: np.ndarray, starts: np.ndarray,
+                      separation_deg: np.ndarray, window_frames: int, h_fov_deg: float) -> np.ndarray:
+    """The candidate pairs not kept that may fill a budget the de-duplication policies left short: each nearly
+    repeats at most one clip kept or filled before it, as `near_duplicate_counts` counts near-repeats (windows
+    overlapping by more than half: starts less than window_frames / 2 apart; view centres closer than h_fov_deg / 2).
+
+    kept and candidates are (V, n_windows) bool (the de-duplicated clips; the pairs the selection rule lets qualify),
+    order_key (V, n_windows) the order in which pairs not kept are visited (smallest first; the caller's clip
+    hashes, so that the choice follows neither run order nor the recipe's view order), starts the windows' start
+    frames, increasing, and separation_deg `view_separation_deg(views)`. Greedy: a visited pair is taken when at
+    most one pair kept or taken before it is its near-repeat, so each pair taken adds at most one near-repeating
+    pair to kept ∪ taken (usually exactly one: a pair the clip gap removed nearly repeats the clip that removed it),
+    and any subset of the result keeps that bound. Returns the taken pairs, (V, n_windows) bool, disjoint from kept.
+    """
+    if kept.shape != candidates.shape or order_key.shape != kept.shape or starts.shape != (kept.shape[1],):
+        raise ValueError(f"fill: shapes differ: kept {kept.shape}, candidates {candidates.shape}, order_key "
+                         f"{order_key.shape}, starts {starts.shape}")
+    taken = np.zeros_like(kept, dtype=bool)
+    view_index, window_index = np.nonzero(candidates & ~kept)
+    if view_index.size == 0:
+        return taken
+    close = separation_deg < h_fov_deg / 2.0 - ANGLE_TOLERANCE_DEG  # (V, V), each view close to itself
+    half_window = window_frames / 2.0
+    # Windows [first[w], stop[w]) start less than half a window from window w.
+    first = np.searchsorted(starts, starts - half_window, side="right")
+    stop = np.searchsorted(starts, starts + half_window, side="left")
+    occupied = kept.copy()
+    close_views = [np.flatnonzero(row) for row in close]
+    for position in np.argsort(order_key[view_index, window_index], kind="stable").tolist():
+        view, window = int(view_index[position]), int(window_index[position])
+        if np.count_nonzero(occupied[close_views[view], first[window]:stop[window]]) <= 1:
+            taken[view, window] = occupied[view, window] = True
+    return taken

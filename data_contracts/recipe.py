@@ -97,6 +97,11 @@ class Recipe:
             instrument 1: the budget's share of each target class (a clip's target class is the one with the most
             onscreen label frames in it, ties: speech). Without a budget, the classes with more candidates are cut
             down to the ratio relative to the scarcest class.
+        fill_max_near_duplicates: with a budget, a split whose clips after the clip gap fall short of it is filled
+            up from the qualifying clips the two de-duplication policies removed (`curation.selection.
+            fill_from_removed`: each nearly repeats at most one clip kept or filled before it), in the order of a
+            hash of their clip ids, shared among the target classes by class_balance, as far as the split's mean
+            near-duplicates per clip (`near_duplicate_counts`) stays at most this value, in [0, 2).
 
     Sampling, instead of the selection rule (left out of the hash with the rule, the default):
         sampling: "rule" (the SAVGBench selection rule and the policies above) or "random": clips drawn uniformly
@@ -144,6 +149,7 @@ class Recipe:
     min_clip_gap_frames: int | None = None
     max_clips_per_source_hour: float | None = None
     class_balance: tuple[tuple[str, float], ...] | None = None
+    fill_max_near_duplicates: float | None = None
     sampling: str = "rule"
     sample_clips: int | None = None
     sample_seed: int | None = None
@@ -312,7 +318,8 @@ def dump_recipe_yaml(recipe: Recipe, path: str | os.PathLike[str]) -> None:
 
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Recipe))
 # The selection policies: each off when None, and then left out of the recipe hash.
-POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance")
+POLICY_KEYS = ("min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour", "class_balance",
+               "fill_max_near_duplicates")
 # How clips are chosen: the selection rule (then these keys are left out of the recipe hash) or random draws.
 SAMPLING_KEYS = ("sampling", "sample_clips", "sample_seed", "sample_view_step_deg")
 SAMPLING_MODES = ("rule", "random")
@@ -400,7 +407,8 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
     if recipe.min_visual_confirmation is not None:
         coerced["min_visual_confirmation"] = _as_float("min_visual_confirmation", recipe.min_visual_confirmation)
     for key, as_number in (("highpass_hz", _as_float), ("min_view_separation_deg", _as_float),
-                           ("min_clip_gap_frames", _as_int), ("max_clips_per_source_hour", _as_float)):
+                           ("min_clip_gap_frames", _as_int), ("max_clips_per_source_hour", _as_float),
+                           ("fill_max_near_duplicates", _as_float)):
         value = getattr(recipe, key)
         coerced[key] = None if value is None else as_number(key, value)
     coerced["class_balance"] = _coerce_class_balance(recipe.class_balance)
@@ -597,6 +605,12 @@ def _validate_policies(recipe: Recipe, fail: Callable[[str, str], None]) -> None
         fail("min_clip_gap_frames", "must be >= 1 label frame (or null for no gap)")
     if recipe.max_clips_per_source_hour is not None and recipe.max_clips_per_source_hour <= 0:
         fail("max_clips_per_source_hour", "must be > 0 (or null for no budget)")
+    if recipe.fill_max_near_duplicates is not None:
+        if not 0 <= recipe.fill_max_near_duplicates < 2:
+            fail("fill_max_near_duplicates", "must be in [0, 2) near-duplicates per clip (or null for no filling)")
+        if recipe.max_clips_per_source_hour is None:
+            fail("fill_max_near_duplicates", "fills a clip budget up: set max_clips_per_source_hour too (or null for "
+                                             "no filling)")
     if recipe.class_balance is not None:
         weights = recipe.class_balance_dict()
         targets = sorted(set(recipe.class_map_dict().values()))

@@ -237,6 +237,10 @@ class _Run:
         self.summaries: dict[str, RecordingSummary] = {}
         # With a budget: clip hashes per split and target class (one array per recording), and the thresholds.
         self.hashes: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        # With `fill_max_near_duplicates`: the same of the clips that may fill a budget, and per split the
+        # near-repeats among its clips after the clip gap.
+        self.fill_hashes: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self.near_duplicates: dict[str, int] = defaultdict(int)
         self.budgets: dict[str, SplitBudget] | None = None
 
     def curate(self, roots: tuple[str, str]) -> CurationRun:
@@ -258,12 +262,16 @@ class _Run:
         elif budget_applies(recipe):
             planned: list[_Recording] = []
             self._work(waiting, self._submit_candidates, lambda r: self._take_candidates(r, planned))
-            self.budgets = decide_budgets(self.hashes, self.recordings, recipe)
+            self.budgets = decide_budgets(self.hashes, self.recordings, recipe, self.fill_hashes,
+                                          self.near_duplicates)
             self.hashes.clear()
+            self.fill_hashes.clear()
             for split, budget in self.budgets.items():
-                logger.info("budget of %s: %.3f accepted source hours, %s clips; kept per class %s (of %s)", split,
+                logger.info("budget of %s: %.3f accepted source hours, %s clips; kept per class %s (of %s)%s", split,
                             budget.source_hours, "no limit" if budget.budget is None else budget.budget,
-                            budget.kept, budget.candidates)
+                            budget.kept, budget.candidates,
+                            f"; filled per class {budget.filled} (of {budget.fill_candidates})" if budget.filled
+                            else "")
             self._work(deque(planned), self._submit_budgeted, self._finish)
         else:
             self._work(waiting, self._submit, self._finish)
@@ -372,9 +380,13 @@ class _Run:
         self._take_row(recording, outcome)
         if outcome.row.status != "ok":
             return
-        if outcome.candidates is not None:
-            for target, hashes in outcome.candidates.hashes.items():
-                self.hashes[outcome.candidates.split][target].append(hashes)
+        candidates = outcome.candidates
+        if candidates is not None:
+            for target, hashes in candidates.hashes.items():
+                self.hashes[candidates.split][target].append(hashes)
+            for target, hashes in (candidates.fill_hashes or {}).items():
+                self.fill_hashes[candidates.split][target].append(hashes)
+            self.near_duplicates[candidates.split] += candidates.near_duplicates
         recording.row, recording.video_size_px = outcome.row, outcome.video_size_px
         planned.append(recording)
 

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from curation.budget import clip_hashes, kept_by_threshold
+from curation.budget import KEEP_NONE, clip_hashes, kept_by_threshold
 from curation.discover import SourceRecording
 from curation.media import MediaError
 from curation.plan import (
@@ -63,6 +63,7 @@ from tasks.discover import LoadedRecording, inspect_recording
 from tasks.ledger import Ledger, entry_stage, render_key, verify_key
 from tasks.outcomes import (
     INTERNAL_ERROR,
+    fill_threshold_key,
     internal_error_reject,
     internal_error_row,
     relative_detail,
@@ -113,7 +114,10 @@ def budget_selection(plan: RecordingPlan, thresholds: Mapping[str, int] | None) 
     `tasks.outcomes.decide_budgets`). The plan as it is when `thresholds` is None (no budget)."""
     if thresholds is None:
         return plan
-    clips = plan.clips
+    clips, is_fill = plan.clips, None
+    if plan.fill is not None:
+        # The clips after the clip gap and the fill clips, in plan order: each kept by its own thresholds.
+        clips, is_fill = plan.fill.clips, plan.fill.is_fill
     targets = clip_target_classes(clips)
     clip_ids = clips.clip_id if isinstance(clips, PlannedClips) else [c.clip.clip_id for c in clips]
     hashes = clip_hashes(clip_ids)
@@ -123,7 +127,13 @@ def budget_selection(plan: RecordingPlan, thresholds: Mapping[str, int] | None) 
             raise ValueError(f"{plan.recording_id}: no budget threshold for target class {target!r} (thresholds "
                              f"for {sorted(thresholds)})")
         of_class = targets == target
-        keep[of_class] = kept_by_threshold(hashes[of_class], thresholds[target])
+        if is_fill is None:
+            keep[of_class] = kept_by_threshold(hashes[of_class], thresholds[target])
+            continue
+        for fill, threshold in ((False, thresholds[target]),
+                                (True, thresholds.get(fill_threshold_key(target), KEEP_NONE))):
+            chosen = of_class & (is_fill == fill)
+            keep[chosen] = kept_by_threshold(hashes[chosen], threshold)
     positions = np.flatnonzero(keep)
     kept = clips.take(positions) if isinstance(clips, PlannedClips) else tuple(clips[i] for i in positions.tolist())
     return replace(plan, clips=kept)
@@ -138,6 +148,10 @@ class RecordingCandidates:
     split: str
     # Left out of hash(): a dict has none (equality still compares it).
     hashes: dict[str, np.ndarray] = field(hash=False)
+    # With `fill_max_near_duplicates`: the hashes of the clips that may fill the budget, per target class, and the
+    # near-repeats among the clips after the clip gap (`curation.plan.FillPool`); None and 0 without.
+    fill_hashes: dict[str, np.ndarray] | None = field(default=None, hash=False)
+    near_duplicates: int = 0
 
 
 @task(name="plan-candidates", task_run_name="candidates-{loaded.row.recording_id}", cache_policy=NO_CACHE)
@@ -148,10 +162,17 @@ def plan_candidates_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingCa
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
     targets = clip_target_classes(plan.clips)
     hashes = clip_hashes(plan.clips.clip_id)
-    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d after the de-duplication policies",
-                              row.recording_id, plan.n_candidates, plan.n_qualifying, len(plan.clips))
-    return RecordingCandidates(row.recording_id, row.split,
-                               {target: hashes[targets == target] for target in TARGET_CLASSES})
+    run_logger(__name__).info("%s: %d candidates, %d qualifying, %d after the de-duplication policies%s",
+                              row.recording_id, plan.n_candidates, plan.n_qualifying, len(plan.clips),
+                              "" if plan.fill is None else f", {int(plan.fill.is_fill.sum())} that may fill the budget")
+    by_class = {target: hashes[targets == target] for target in TARGET_CLASSES}
+    if plan.fill is None:
+        return RecordingCandidates(row.recording_id, row.split, by_class)
+    fill_clips = plan.fill.fill_clips
+    fill_targets, fill_hashes = clip_target_classes(fill_clips), clip_hashes(fill_clips.clip_id)
+    return RecordingCandidates(row.recording_id, row.split, by_class,
+                               {target: fill_hashes[fill_targets == target] for target in TARGET_CLASSES},
+                               plan.fill.near_duplicates)
 
 
 @task(name="reload-recording", task_run_name="reload-{row.recording_id}", cache_policy=NO_CACHE)

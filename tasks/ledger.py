@@ -33,7 +33,8 @@ from data_contracts.recipe import Recipe
 # only the clips it adds.
 SELECTION_ONLY_KEYS = ("view_azimuths_deg", "view_elevations_deg", "min_onscreen_frames", "max_views_per_window",
                        "split_rules", "min_view_separation_deg", "min_clip_gap_frames", "max_clips_per_source_hour",
-                       "class_balance", "sampling", "sample_clips", "sample_seed", "sample_view_step_deg")
+                       "class_balance", "fill_max_near_duplicates", "sampling", "sample_clips", "sample_seed",
+                       "sample_view_step_deg")
 # Recipe keys that choose which of a clip's files are written and where, not what any file holds.
 OUTPUT_ONLY_KEYS = ("audio_outputs", "layout")
 # Recipe keys (by prefix) of the verification stage: they decide which rendered clips verification rejects.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from curation.budget import class_budgets, hash_threshold
+from curation.budget import KEEP_NONE, class_budgets, fill_budgets, fill_limit, hash_threshold
 from curation.discover import SourceRecording
 from curation.plan import FUNNEL_STAGES
 from data_contracts.classes import SPLITS, TARGET_CLASSES
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # tasks.curate_recording imports this module
 
 __all__ = ["INTERNAL_ERROR", "RECORDING_FUNNEL_STAGES", "RUN_FUNNEL_STAGES", "PairCounts", "SplitBudget",
            "mark_rejected", "mark_render_failure", "internal_error_reject", "internal_error_row", "relative_detail",
-           "sum_stage_seconds", "count_pairs", "budget_applies", "decide_budgets", "sum_funnel"]
+           "sum_stage_seconds", "count_pairs", "budget_applies", "decide_budgets", "fill_threshold_key", "sum_funnel"]
 
 # The reason of a recording whose task raised an exception nobody expected: a bug, or a case no check knows yet.
 INTERNAL_ERROR = "internal_error"
@@ -129,6 +129,11 @@ class SplitBudget:
     ratio would cut below what it keeps is given the budget's rest: the budget, not the ratio, limits it; without
     a balance, the candidates); `thresholds`, the `curation.budget.hash_threshold` that keeps `kept`: a clip of the
     split is kept iff its `clip_hash` is <= its class's threshold.
+
+    With `fill_max_near_duplicates`: `fill_candidates`, per class, the clips that may fill the budget; `filled`, how
+    many of them fill it (none unless the clips after the clip gap fall short of B; `curation.budget.fill_limit`
+    and `fill_budgets`), on top of `kept`; and `thresholds` holds their thresholds too, under
+    `fill_threshold_key(class)`. Without it, both are empty.
     """
 
     source_hours: float
@@ -137,20 +142,35 @@ class SplitBudget:
     after_class_balance: dict[str, int] = field(hash=False)
     kept: dict[str, int] = field(hash=False)
     thresholds: dict[str, int] = field(hash=False)
+    fill_candidates: dict[str, int] = field(default_factory=dict, hash=False)
+    filled: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+def fill_threshold_key(target: str) -> str:
+    """The key of a target class's fill threshold in a split's `SplitBudget.thresholds` (beside the class's own)."""
+    return f"fill {target}"
+
+
+def _split_hashes(hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]], split: str) -> dict[str, np.ndarray]:
+    """One split's hashes per target class, the recordings' arrays joined."""
+    return {target: np.concatenate([np.asarray(a, dtype=np.uint64) for a in hashes.get(split, {}).get(target, ())]
+                                   or [np.zeros(0, dtype=np.uint64)]) for target in TARGET_CLASSES}
 
 
 def decide_budgets(hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]], recordings: Sequence[RecordingRow],
-                   recipe: Recipe) -> dict[str, SplitBudget]:
+                   recipe: Recipe, fill_hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]] | None = None,
+                   near_duplicates: Mapping[str, int] | None = None) -> dict[str, SplitBudget]:
     """Each split's `SplitBudget` from the clip hashes of its recordings' clips after the clip gap (`hashes`: split
     -> target class -> uint64 arrays, one per recording, in any order) and the recordings rows (accepted hours).
-    The same hashes and rows give the same thresholds whatever order they came in."""
+    With `fill_max_near_duplicates`, also from the hashes of the clips that may fill the budget (`fill_hashes`, in
+    the same form) and the near-repeats among each split's clips after the clip gap (`near_duplicates`: split ->
+    the sum over its recordings). The same hashes and rows give the same thresholds whatever order they came in."""
     rate, balance = recipe.max_clips_per_source_hour, recipe.class_balance_dict()
     budgets = {}
     for split in SPLITS:
         durations = [r.duration_s for r in recordings if r.split == split and r.status == "ok"]
         source_hours = math.fsum(durations) / 3600  # fsum: exact, so independent of the recordings' order
-        by_class = {target: np.concatenate([np.asarray(a, dtype=np.uint64) for a in hashes.get(split, {}).get(
-            target, ())] or [np.zeros(0, dtype=np.uint64)]) for target in TARGET_CLASSES}
+        by_class = _split_hashes(hashes, split)
         candidates = {target: int(values.size) for target, values in by_class.items()}
         present = {target: n for target, n in candidates.items() if n}  # class_balance weighs the recipe's classes
         kept = {**dict.fromkeys(TARGET_CLASSES, 0), **class_budgets(present, source_hours, rate, balance)}
@@ -163,8 +183,22 @@ def decide_budgets(hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]], rec
         # B itself: the budget of a single class with more candidates than any budget.
         budget = None if rate is None else class_budgets({"clips": sys.maxsize}, source_hours, rate, None)["clips"]
         thresholds = {target: hash_threshold(by_class[target], kept[target]) for target in TARGET_CLASSES}
+        fill_candidates, filled = {}, {}
+        if recipe.fill_max_near_duplicates is not None:
+            fill_by_class = _split_hashes(fill_hashes or {}, split)
+            fill_candidates = {target: int(values.size) for target, values in fill_by_class.items()}
+            n_kept = sum(kept.values())
+            shortfall = max(0, budget - n_kept)  # only when every clip after the clip gap is kept
+            n_fill = min(shortfall, fill_limit(n_kept, (near_duplicates or {}).get(split, 0),
+                                               recipe.fill_max_near_duplicates))
+            filled = {**dict.fromkeys(TARGET_CLASSES, 0), **fill_budgets(
+                {target: n for target, n in fill_candidates.items() if n}, n_fill, balance)}
+            for target in TARGET_CLASSES:
+                thresholds[fill_threshold_key(target)] = (hash_threshold(fill_by_class[target], filled[target])
+                                                          if filled[target] else KEEP_NONE)
         budgets[split] = SplitBudget(source_hours, budget, candidates, after_class_balance,
-                                     {target: kept[target] for target in TARGET_CLASSES}, thresholds)
+                                     {target: kept[target] for target in TARGET_CLASSES}, thresholds,
+                                     fill_candidates, filled)
     return budgets
 
 

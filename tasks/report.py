@@ -60,7 +60,7 @@ _BUDGET_PREFIX = "budget of "
 def budget_summary(budgets: Mapping[str, SplitBudget]):
     """[{"stage", "count"}] rows of the clip budget of each split with accepted recordings
     (`tasks.outcomes.SplitBudget`): its accepted source hours and, with `max_clips_per_source_hour`, its budget B
-    in clips."""
+    in clips; with `fill_max_near_duplicates`, the clips that filled it up per target class (of those that could)."""
     rows = []
     for split in SPLITS:
         budget = budgets[split]
@@ -71,6 +71,9 @@ def budget_summary(budgets: Mapping[str, SplitBudget]):
         if budget.budget is not None:
             rows.append({"stage": f"{_BUDGET_PREFIX}{split}: clips (max_clips_per_source_hour x hours)",
                          "count": budget.budget})
+        for target, count in budget.filled.items():
+            rows.append({"stage": f"{_BUDGET_PREFIX}{split}: {target} clips filled up from de-duplicated ones "
+                                  f"(of {budget.fill_candidates[target]} that could)", "count": count})
     return rows
 
 

@@ -18,6 +18,8 @@ from curation.budget import (
     class_budgets,
     clip_hash,
     clip_hashes,
+    fill_budgets,
+    fill_limit,
     hash_threshold,
     keep_by_hash,
     kept_by_threshold,
@@ -171,3 +173,62 @@ def test_threshold_ends():
     assert hash_threshold(hashes, 1) == int(hashes.min())
     with pytest.raises(ValueError, match="budget=-1"):
         hash_threshold(hashes, -1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 5000), st.data(), st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0, 1.5, 1.99]))
+def test_fill_limit_is_the_most_fill_clips_that_keep_the_mean_near_duplicates(n_kept, data, limit):
+    near_duplicates = data.draw(st.integers(0, 3 * n_kept))
+    n_fill = fill_limit(n_kept, near_duplicates, limit)
+    exact = Fraction(str(limit))
+
+    def mean(a: int) -> Fraction:  # each fill clip adding one near-repeating pair: two counts
+        return Fraction(near_duplicates + 2 * a, n_kept + a) if n_kept + a else Fraction(0)
+
+    assert n_fill >= 0
+    if n_fill:
+        assert mean(n_fill) <= exact
+    assert mean(n_fill + 1) > exact or (n_fill == 0 and near_duplicates > exact * n_kept)
+
+
+def test_fill_limit_examples_and_refusals():
+    # 513 clips holding 255 near-repeats (0.497 a clip): 187 fill clips keep the mean under 0.9, 188 would not.
+    assert fill_limit(513, 255, 0.9) == 187
+    assert Fraction(255 + 2 * 187, 513 + 187) <= Fraction(9, 10) < Fraction(255 + 2 * 188, 513 + 188)
+    assert fill_limit(100, 90, 0.9) == 0 and fill_limit(100, 95, 0.9) == 0 and fill_limit(0, 0, 0.9) == 0
+    assert fill_limit(100, 0, 0.0) == 0
+    for limit in (-0.1, 2.0, 3.0):
+        with pytest.raises(ValueError, match="max_mean_near_duplicates"):
+            fill_limit(10, 0, limit)
+    with pytest.raises(ValueError, match="n_kept=-1"):
+        fill_limit(-1, 0, 0.9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(candidates_strategy, st.integers(0, 12000), st.one_of(st.none(), st.lists(weights_strategy, min_size=3,
+                                                                                    max_size=3)))
+def test_fill_budgets_share_the_fill_by_the_weights_within_the_candidates(candidates, n_fill, weight_list):
+    balance = None if weight_list is None else dict(zip(CLASSES, weight_list))
+    shares = fill_budgets(candidates, n_fill, balance)
+    assert set(shares) == set(candidates)
+    assert sum(shares.values()) == min(n_fill, sum(candidates.values()))
+    assert all(0 <= shares[target] <= candidates[target] for target in candidates)
+    if balance is not None:
+        # A class below its candidates is never given less per unit of weight than another (up to rounding).
+        open_classes = [t for t in candidates if shares[t] < candidates[t]]
+        for target in open_classes:
+            for other in candidates:
+                assert (shares[target] + 1) / balance[target] >= (shares[other] - 1) / balance[other]
+
+
+def test_fill_budgets_examples():
+    # The release's 2 : 1 over 90 fill clips; a class without fill candidates leaves its share to the other.
+    assert fill_budgets({"speech": 500, "instrument": 500}, 90, {"speech": 2, "instrument": 1}) == {
+        "instrument": 30, "speech": 60}
+    assert fill_budgets({"speech": 500, "instrument": 0}, 90, {"speech": 2, "instrument": 1}) == {
+        "instrument": 0, "speech": 90}
+    assert fill_budgets({"speech": 10, "instrument": 20}, 90, None) == {"instrument": 20, "speech": 10}
+    with pytest.raises(ValueError, match="no class_balance weight"):
+        fill_budgets({"speech": 5, "other": 3}, 4, {"speech": 1})
+    with pytest.raises(ValueError, match="n_fill=-1"):
+        fill_budgets({"speech": 5}, -1, None)

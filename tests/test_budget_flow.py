@@ -15,6 +15,7 @@ from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -381,3 +382,53 @@ def test_verification_after_the_budget_shows_between_rendered_and_kept(tmp_path,
     funnel = {row["stage"]: row["all"] for row in read_class_funnel_rows(tmp_path / "out" / "report" / "summary.md")}
     assert funnel["after budget"] == funnel["rendered"] == 6
     assert funnel["kept"] == run.n_clips == 6 - n_verify_rejects
+
+
+# Four sony files (6.8 minutes): 64 clips after the two de-duplication steps, short of 700 clips an hour (80).
+SHORT_FILES = ["fold3_room21_mix001", "fold3_room21_mix003", "fold3_room21_mix007", "fold3_room21_mix018"]
+
+
+def test_a_split_short_of_its_budget_is_filled_up_within_the_near_duplicate_limit(tmp_path):
+    from curation.budget import fill_budgets, fill_limit
+    from curation.selection import near_duplicate_counts
+
+    sample = starss22_sample()
+    source = tmp_path / "source"
+    (source / "metadata_dev" / "dev-train-sony").mkdir(parents=True)
+    for stem in SHORT_FILES:
+        shutil.copy(sample / "dev-train-sony" / f"{stem}.csv", source / "metadata_dev" / "dev-train-sony")
+    recipe = load_recipe("release")
+    with PlainTaskCaller(2) as caller:
+        run_curation(str(source), str(tmp_path / "out"), recipe, caller, render=False, annotations_only=True)
+
+    # What the selection predicts: every clip after the clip gap, then the fill clips with the smallest hashes of
+    # each class, as many as the budget lacks and the near-duplicate limit allows.
+    kept, fill_pool, near, seconds = [], defaultdict(list), 0, []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # released files repeat rows verbatim
+        for path in sorted(source.rglob("*.csv")):
+            rows = read_annotations(path)
+            duration_s = (max(r.frame for r in rows) + 1) / 10
+            seconds.append(duration_s)
+            plan = plan_recording(path.stem, path.parent.name, "generation", duration_s, rows, recipe)
+            kept += plan.clips.clip_id.to_pylist()
+            starts, azimuths = plan.clips.arrays["start_frame"], plan.clips.arrays["view_azimuth_deg"]
+            near += int(near_duplicate_counts([path.stem] * len(starts), starts, azimuths, np.zeros(len(starts)),
+                                              recipe.window_frames, recipe.h_fov_deg).sum())
+            for clip in plan.fill.fill_clips:
+                fill_pool[clip.clip.target_class].append(clip.clip.clip_id)
+    budget = round(700 * sum(seconds) / 3600)
+    n_fill = min(budget - len(kept), fill_limit(len(kept), near, 0.9))
+    assert 0 < n_fill < sum(len(ids) for ids in fill_pool.values())
+    shares = fill_budgets({target: len(ids) for target, ids in fill_pool.items()}, n_fill, BALANCE)
+    for target, ids in fill_pool.items():
+        kept += sorted(ids, key=clip_hash)[:shares[target]]
+
+    clips = pq.read_table(tmp_path / "out" / "manifests" / "clips.parquet").to_pandas()
+    assert sorted(clips["clip_id"]) == sorted(kept)
+    counts = near_duplicate_counts(clips["recording_id"], clips["start_frame"], clips["view_azimuth_deg"],
+                                   clips["view_elevation_deg"], recipe.window_frames, recipe.h_fov_deg)
+    assert counts.mean() <= 0.9 and counts.sum() <= near + 2 * n_fill
+    summary = {row["stage"]: row["count"] for row in read_summary_rows(tmp_path / "out" / "report" / "summary.md")}
+    filled = {stage: count for stage, count in summary.items() if "filled up from de-duplicated" in stage}
+    assert sum(filled.values()) == n_fill and len(filled) == 2

@@ -312,6 +312,7 @@ CHANGED_FIELDS = {
     "min_clip_gap_frames": 25,
     "max_clips_per_source_hour": 700,
     "class_balance": {"speech": 2, "instrument": 1},
+    "fill_max_near_duplicates": 0.9,
     "sampling": "random",
     "sample_clips": 200,
     "sample_seed": 2,
@@ -320,7 +321,7 @@ CHANGED_FIELDS = {
 RANDOM = {"sampling": "random", "sample_clips": 100, "sample_seed": 1, "sample_view_step_deg": 1}
 # Keys that are only valid together with others; the hash is compared against the recipe with just those (or, for
 # the keys of ALONE_INVALID, whose companions are refused without them, against the defaults).
-NEEDS = {"min_visual_confirmation": {"verify": True},
+NEEDS = {"min_visual_confirmation": {"verify": True}, "fill_max_near_duplicates": {"max_clips_per_source_hour": 700},
          "sampling": {key: value for key, value in RANDOM.items() if key != "sampling"},
          "sample_clips": RANDOM, "sample_seed": RANDOM, "sample_view_step_deg": RANDOM}
 ALONE_INVALID = {"sampling"}

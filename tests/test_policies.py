@@ -1,5 +1,6 @@
-"""The de-duplication policies (view separation, clip gap), a clip's target class and the near-duplicate figure:
-properties of each pure function, and each against a plain loop."""
+"""The de-duplication policies (view separation, clip gap), a clip's target class, the near-duplicate figure and
+the clips that may fill a budget the de-duplication left short: properties of each pure function, and each against
+a plain loop."""
 
 import itertools
 
@@ -12,6 +13,7 @@ from curation.geometry import angles_to_unit
 from curation.selection import (
     View,
     clip_target_class,
+    fill_from_removed,
     near_duplicate_counts,
     select_windows,
     separate_views,
@@ -211,3 +213,72 @@ def test_near_duplicates_are_counted_in_blocks_of_bounded_memory():
     # Starts within ±20 frames (9 windows, fewer at the ends) × views within ±40° (9 views), minus the clip itself.
     windows_near = np.minimum(np.arange(n_windows), 4) + np.minimum(np.arange(n_windows)[::-1], 4) + 1
     np.testing.assert_array_equal(counts, np.repeat(windows_near * 9 - 1, len(views)))
+
+
+def reference_fill(views, kept, candidates, order_key, starts, window_frames, h_fov_deg):
+    """One pair at a time, in key order: taken when at most one clip kept or taken so far nearly repeats it."""
+    chosen = {(v, w) for v, w in zip(*np.nonzero(kept))}
+    taken = np.zeros_like(kept)
+    pairs = sorted(((order_key[v, w], v, w) for v, w in zip(*np.nonzero(candidates & ~kept))))
+    for _, view, window in pairs:
+        repeats = sum(1 for v, w in chosen
+                      if abs(starts[w] - starts[window]) < window_frames / 2
+                      and angle_deg(views[v], views[view]) < h_fov_deg / 2 - 1e-6)
+        if repeats <= 1:
+            taken[view, window] = True
+            chosen.add((view, window))
+    return taken
+
+
+def pair_columns(views, starts, mask):
+    view_index, window_index = np.nonzero(mask)
+    return (np.zeros(view_index.size, dtype=int), starts[window_index],
+            [views[v].view_azimuth_deg for v in view_index], [views[v].view_elevation_deg for v in view_index])
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows_and_views(max_views=10, max_windows=12), st.sampled_from([45.0, 50.0]), st.sampled_from([15, 25]),
+       st.randoms(use_true_random=False))
+def test_fill_takes_removed_clips_each_nearly_repeating_at_most_one(case, separation, gap, random):
+    views, counts, candidates = case
+    starts = np.arange(counts.shape[1]) * 5
+    separated = separate_views(counts, candidates, view_separation_deg(views), separation)
+    kept = space_clips_in_time(separated, starts, gap)
+    order_key = np.array([[random.getrandbits(64) for _ in range(counts.shape[1])] for _ in views], dtype=np.uint64)
+    taken = fill_from_removed(kept, candidates, order_key, starts, view_separation_deg(views), 50, 100.0)
+    np.testing.assert_array_equal(taken, reference_fill(views, kept, candidates, order_key, starts, 50, 100.0))
+    assert not (taken & kept).any() and not (taken & ~candidates).any()
+    # Each pair taken nearly repeats at most one: the near-duplicate pairs grow by at most one per pair taken.
+    before = near_duplicate_counts(*pair_columns(views, starts, kept), 50, 100.0).sum()
+    after = near_duplicate_counts(*pair_columns(views, starts, kept | taken), 50, 100.0).sum()
+    assert before <= after <= before + 2 * taken.sum()
+    # A subset of the pairs taken keeps the bound (the budget takes some of them).
+    subset = taken & (order_key % np.uint64(2) == 0)
+    with_subset = near_duplicate_counts(*pair_columns(views, starts, kept | subset), 50, 100.0).sum()
+    assert with_subset <= before + 2 * subset.sum()
+
+
+def test_fill_on_the_recipe_grid_takes_the_ends_of_a_run_not_its_middle():
+    # One view keeps windows 0, 25 and 50 (clip gap 25) of a run of qualifying windows 0..70: the windows between
+    # two kept ones nearly repeat both; 55..70 nearly repeat only the clip at 50, and of those the first in key
+    # order is taken, after which the rest nearly repeat two.
+    views = [View(0.0)]
+    starts = np.arange(15) * 5
+    candidates = np.ones((1, 15), dtype=bool)
+    kept = space_clips_in_time(candidates, starts, 25)
+    assert np.flatnonzero(kept[0]).tolist() == [0, 5, 10]
+    order_key = np.arange(15, dtype=np.uint64)[::-1].copy().reshape(1, 15)  # later windows first
+    taken = fill_from_removed(kept, candidates, order_key, starts, view_separation_deg(views), 50, 100.0)
+    assert np.flatnonzero(taken[0]).tolist() == [14]
+    # Another view 50° away (never a near-repeat of view 0) fills on its own, from nothing kept: in key order each
+    # window is taken while at most one taken window starts less than 25 frames from it: pairs, 25 frames apart.
+    views = [View(0.0), View(50.0)]
+    candidates = np.ones((2, 15), dtype=bool)
+    kept = np.zeros((2, 15), dtype=bool)
+    kept[0, [0, 5, 10]] = True
+    order_key = np.tile(np.arange(15, dtype=np.uint64), (2, 1))
+    taken = fill_from_removed(kept, candidates, order_key, starts, view_separation_deg(views), 50, 100.0)
+    assert np.flatnonzero(taken[0]).tolist() == [11]
+    assert np.flatnonzero(taken[1]).tolist() == [0, 1, 5, 6, 10, 11]
+    with pytest.raises(ValueError, match="shapes differ"):
+        fill_from_removed(kept, candidates[:, :3], order_key, starts, view_separation_deg(views), 50, 100.0)
