@@ -26,8 +26,9 @@ from prefect import flow
 from prefect.artifacts import Artifact
 from prefect.runtime import flow_run
 
-from curation.audit.page import DETECTION_COLOUR, GROUP_COLOURS, read_manifests, world_directions
+from curation.audit.page import DETECTION_COLOUR, GROUP_COLOURS, ClipVideo, read_manifests, world_directions
 from curation.geometry import angles_to_unit
+from curation.media import iter_video_frames
 from curation.selection import near_duplicate_counts
 from curation.perspective import perspective_map, render_view
 from curation.synthetic.generator import SynthConfig, room_background, write_synthetic_dataset
@@ -291,6 +292,40 @@ def test_contact_sheet_markers_land_on_the_synthetic_people(curated):
                 misses += not changed[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3].any()
     assert checked >= 25 and people >= 10, (checked, people)
     assert misses == 0, f"{misses} of {checked} markers are not on a sprite"
+
+
+def test_each_sheet_shows_the_frame_with_the_most_onscreen_events(curated):
+    """The frame named on each cell is, among the clip's 20 frames, one with the most onscreen events (counted here
+    from the manifests), and of those the nearest the middle."""
+    _, out, _, _, _ = curated
+    events = read_manifests(out)["events"]
+    checked = 0
+    for split in ("generation", "evaluation"):
+        for area, clip, _ in _sheet_events(out, split):
+            onscreen = events[(events["clip_id"] == area["data-clip-id"]) & events["onscreen"]]
+            per_frame = [int((onscreen["frame"] == math.floor(2.5 * k)).sum()) for k in range(20)]
+            best = [k for k in range(20) if per_frame[k] == max(per_frame)]
+            nearest = min(best, key=lambda k: abs(k - 9.5))
+            assert int(area["data-video-frame"]) == nearest, (area["data-clip-id"], per_frame)
+            checked += 1
+    assert checked >= 8
+
+
+def test_the_sheet_decoder_matches_the_ffmpeg_decode_path_pixel_for_pixel(curated):
+    """`ClipVideo.frame` (PyAV, in-process, only the frame asked for) gives what the page decoded before it
+    (`iter_video_frames`: an ffmpeg process decoding the whole clip) at every index of a few clips, at the clips'
+    own size and scaled: the sheets stay pixel-identical wherever the frame chosen is the same."""
+    _, out, _, _, _ = curated
+    clips = read_manifests(out)["clips"].sort_values("clip_id")
+    for clip in clips.iloc[:: max(1, len(clips) // 4)].itertuples():
+        path = out / clip.video_path
+        for size_px in ((256, 256), (160, 120)):
+            everything = list(iter_video_frames(path, *size_px))
+            assert len(everything) == 20
+            with ClipVideo(path) as video:
+                assert (video.fps, video.n_frames) == (4, 20)
+                for k in range(video.n_frames):
+                    assert np.array_equal(video.frame(k, *size_px), everything[k]), (clip.clip_id, size_px, k)
 
 
 def test_world_directions_match_the_source_annotations(curated):

@@ -11,8 +11,8 @@ matplotlib's object API on an Agg canvas (no pyplot, no global backend state, sa
 annotated with Pillow.
 
 Coordinates follow `curation.geometry`: relative azimuths + = left, pixels of the content picture (x right, y down)
-with the letterbox's top bar added when drawing on the full frame. Video frame k (at `fps`) shows label frame
-floor(k / fps / 0.1 s) of its clip.
+with the letterbox's top bar added when drawing on the full frame. Video frame k (at `fps`, the clip video's exact
+nominal rate from its container: 30000/1001 for 29.97 fps) shows label frame floor(k / fps / 0.1 s) of its clip.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
@@ -36,18 +38,25 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from curation.geometry import angles_to_unit, unit_to_angles, view_rotation
-from curation.media import iter_video_frames, probe_media
+from curation.media import MediaError, frame_period_s, open_video, probe_media
 from curation.selection import near_duplicate_counts
 from data_contracts._atomic import write_text_atomic
 from data_contracts.classes import SPLITS, TARGET_CLASSES
-from data_contracts.timebase import LABEL_FRAME_S, label_frame_of_video_frame, label_frame_start_s
+from data_contracts.timebase import (
+    LABEL_FRAME_S,
+    label_frame_of_time,
+    label_frame_of_video_frame,
+    label_frame_start_s,
+)
 
 __all__ = [
+    "ClipVideo",
     "GROUPS",
     "GROUP_COLOURS",
     "MANIFESTS",
     "NEAR_DUPLICATE_COLUMNS",
     "SheetCell",
+    "best_video_frame",
     "class_balance",
     "class_funnel_figure",
     "clips_per_recording_figure",
@@ -86,6 +95,9 @@ EDGE_FRACTION = 0.1
 CLIPS_PER_SHEET = 20
 SHEET_COLUMNS = 4
 SHEET_GAP_PX = 4
+# zlib level of the contact sheets' PNGs (lossless at any level): 3 writes a 1036×776 sheet in ~40 ms and a few
+# per cent larger than optimize=True (level 9), which takes ~0.4 s.
+SHEET_PNG_COMPRESS_LEVEL = 3
 # Recordings beyond this many are summed into one bar, so the chart stays legible for the 160+ of STARSS23.
 MAX_RECORDING_BARS = 40
 # Marker geometry (pixels): a ring with ticks that leave the centre clear, so what is under the marker stays visible.
@@ -428,6 +440,29 @@ def near_duplicates_figure(clips: pd.DataFrame, counts: pd.Series) -> Figure:
     return figure
 
 
+# Clips whose (window, view) masks `_view_coverage` holds at once: bounds its memory for recordings of any length.
+_COVERAGE_CHUNK_CLIPS = 2048
+
+
+def _view_coverage(clips: pd.DataFrame, time_mid_s: np.ndarray, theta_mid_deg: np.ndarray) -> np.ndarray:
+    """How many `clips` cover each (time, azimuth) cell centre, (len(time_mid_s), len(theta_mid_deg)) floats.
+
+    Horizontal coverage only: a clip covers the azimuths within h_fov_deg / 2 of its view azimuth during its window
+    [start_s, start_s + duration_s). The sum over clips of the outer products of the two masks, as one matrix
+    product per chunk of clips (whole counts, exact in floats).
+    """
+    coverage = np.zeros((len(time_mid_s), len(theta_mid_deg)))
+    for first in range(0, len(clips), _COVERAGE_CHUNK_CLIPS):
+        chunk = clips.iloc[first : first + _COVERAGE_CHUNK_CLIPS]
+        start_s = chunk["start_s"].to_numpy(dtype=float)[:, None]
+        end_s = start_s + chunk["duration_s"].to_numpy(dtype=float)[:, None]
+        off_deg = (theta_mid_deg - chunk["view_azimuth_deg"].to_numpy(dtype=float)[:, None] + 180.0) % 360.0 - 180.0
+        in_view = np.abs(off_deg) <= chunk["h_fov_deg"].to_numpy(dtype=float)[:, None] / 2
+        in_window = (time_mid_s >= start_s) & (time_mid_s < end_s)
+        coverage += in_window.T.astype(float) @ in_view.astype(float)
+    return coverage
+
+
 def recording_polar_figure(directions: pd.DataFrame, clips: pd.DataFrame, title: str) -> Figure:
     """Top-down polar plot of one recording: event directions (angle) over time (radius, outwards).
 
@@ -445,13 +480,7 @@ def recording_polar_figure(directions: pd.DataFrame, clips: pd.DataFrame, title:
     time_edges_s = np.linspace(0.0, end_s, max(2, int(math.ceil(end_s / 0.5)) + 1))
     theta_mid_deg = (theta_edges_deg[:-1] + theta_edges_deg[1:]) / 2
     time_mid_s = (time_edges_s[:-1] + time_edges_s[1:]) / 2
-    coverage = np.zeros((len(time_mid_s), len(theta_mid_deg)))
-    for clip in clips.itertuples():
-        # Horizontal coverage only: the azimuth span of the field of view around the view's azimuth.
-        off_deg = (theta_mid_deg - clip.view_azimuth_deg + 180.0) % 360.0 - 180.0
-        in_view = np.abs(off_deg) <= clip.h_fov_deg / 2
-        in_window = (time_mid_s >= clip.start_s) & (time_mid_s < clip.start_s + clip.duration_s)
-        coverage += np.outer(in_window, in_view)
+    coverage = _view_coverage(clips, time_mid_s, theta_mid_deg)
     if coverage.any():
         mesh = ax.pcolormesh(np.deg2rad(theta_edges_deg), time_edges_s, coverage, cmap="Greys", shading="flat",
                              vmin=0, vmax=coverage.max() * 1.6, rasterized=True)
@@ -576,33 +605,123 @@ def contact_sheet(cells: Sequence[np.ndarray], columns: int, gap_px: int = SHEET
     return sheet, origins
 
 
-def _best_video_frame(label_frames: Sequence[int], n_video_frames: int, fps: float) -> int:
-    """The video frame showing the most onscreen events (ties: the one nearest the middle of the clip)."""
-    counts = pd.Series(label_frames).value_counts()
-    middle = (n_video_frames - 1) / 2
-    return max(range(n_video_frames),
-               key=lambda k: (counts.get(label_frame_of_video_frame(k, fps), 0), -abs(k - middle)))
+def best_video_frame(label_frames: Sequence[int], n_video_frames: int, fps: Fraction | float) -> int:
+    """The video frame, of n_video_frames at `fps`, showing the most of the given events' label frames (one entry
+    per onscreen event); ties: the frame nearest the middle of the clip, then the earlier. Frame k shows label frame
+    `label_frame_of_video_frame(k, fps)`."""
+    counts = pd.Series(label_frames, dtype="int64").value_counts()
+    shown = label_frame_of_time(np.arange(n_video_frames) / float(fps))
+    events_shown = counts.reindex(shown, fill_value=0).to_numpy()
+    distance = np.abs(np.arange(n_video_frames) - (n_video_frames - 1) / 2)
+    # lexsort sorts by its last key first: most events, then nearest the middle, then the earliest frame.
+    return int(np.lexsort((np.arange(n_video_frames), distance, -events_shown))[0])
+
+
+class ClipVideo:
+    """A video opened once with PyAV: its exact frame rate and frame count from the container (demuxed, nothing
+    decoded), and any one of its frames decoded on demand. The contact sheet picks a clip's frame from the first
+    two (`best_video_frame`), then decodes only that one.
+
+    `fps` is `curation.media.frame_period_s`'s nominal rate, exact (30000/1001 for 29.97 fps, not the 30 that
+    frames over duration give); `n_frames` counts the packets with a timestamp. Use as a context manager. Raises
+    MediaError naming the file if it is unreadable or has no frames.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._container, self._video = open_video(self.path)
+        try:
+            self.fps: Fraction = 1 / frame_period_s(self.path, self._video)
+            try:
+                # Decoding order; the demuxer ends with an empty packet, which flushes the decoder.
+                self._packets = list(self._container.demux(self._video))
+            except av.FFmpegError as exc:
+                raise MediaError(f"{self.path}: unreadable video packets ({exc})") from exc
+            self._showing_pts = sorted(packet.pts for packet in self._packets if packet.pts is not None)
+            if not self._showing_pts:
+                raise MediaError(f"{self.path}: the video stream has no frames")
+        except BaseException:
+            self._container.close()
+            raise
+        self.n_frames = len(self._showing_pts)
+
+    def frame(self, video_frame: int, width_px: int, height_px: int) -> np.ndarray:
+        """Frame `video_frame` (0-based, in showing order) as RGB (height_px, width_px, 3), decoding only what it
+        needs: from the last keyframe shown at or before it, up to it.
+
+        The picture goes through the filters `curation.media.iter_video_frames` runs (`scale=W:H:flags=area`, then
+        rgb24), in-process, so it is the frame that function yields at the same index, pixel for pixel, for a video
+        with constant frame timing. Raises MediaError naming the file if the video has no such frame or it does not
+        decode.
+        """
+        if not 0 <= video_frame < self.n_frames:
+            raise MediaError(f"{self.path}: no video frame {video_frame} (the video has {self.n_frames} frames)")
+        wanted_pts = self._showing_pts[video_frame]
+        start = max((index for index, packet in enumerate(self._packets)
+                     if packet.is_keyframe and packet.pts is not None and packet.pts <= wanted_pts), default=0)
+        try:
+            # Forget what an earlier call left in the decoder (frames held back, the end of the stream reached).
+            self._video.codec_context.flush_buffers()
+            graph = _rgb_graph(self._video, width_px, height_px)
+            for packet in self._packets[start:]:
+                for frame in self._video.decode(packet):
+                    if frame.pts == wanted_pts:
+                        graph.push(frame)
+                        return graph.pull().to_ndarray()
+        except av.FFmpegError as exc:
+            raise MediaError(f"{self.path}: video frame {video_frame} does not decode ({exc})") from exc
+        raise MediaError(f"{self.path}: video frame {video_frame} (pts {wanted_pts}) did not come out of the decoder")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> ClipVideo:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _rgb_graph(video, width_px: int, height_px: int) -> av.filter.Graph:
+    """A PyAV filter graph taking frames of the stream `video` to rgb24 at width_px × height_px through the filters
+    of `curation.media.iter_video_frames` (`scale=W:H:flags=area`, then rgb24): the same pictures, pixel for pixel,
+    as that function's ffmpeg gives."""
+    graph = av.filter.Graph()
+    graph.link_nodes(graph.add_buffer(template=video), graph.add("scale", f"{width_px}:{height_px}:flags=area"),
+                     graph.add("format", "rgb24"), graph.add("buffersink")).configure()
+    return graph
 
 
 def _split_sheet(output_dir: Path, frame_size_px: tuple[int, int], clips: pd.DataFrame, events: pd.DataFrame,
                  detections: pd.DataFrame | None):
     """Annotated cells of the sampled clips of one split, and (clip_id, video_path, video frame, label frame) each.
 
-    `frame_size_px` is (width, height) of the clips' videos: one recipe made them all, so one probe tells.
+    `frame_size_px` is (width, height) of the clips' videos: one recipe made them all, so one probe tells. Each
+    clip's frame is chosen from its onscreen events and its container's frame rate and frame count
+    (`ClipVideo`, `best_video_frame`); only that frame is decoded (`ClipVideo.frame`). The events and
+    detections of the sampled clips are picked out of the whole tables once, not once per clip.
     """
     width_px, height_px = frame_size_px
+    sampled = sample_clips(clips, CLIPS_PER_SHEET)
+    in_sample = events["clip_id"].isin(sampled["clip_id"])
+    onscreen_by_clip = _rows_by_clip(events[in_sample & events["onscreen"]])
+    boxes_by_clip = None
+    if detections is not None:
+        boxes_by_clip = _rows_by_clip(detections[detections["clip_id"].isin(sampled["clip_id"])])
     cells, records = [], []
-    for clip in sample_clips(clips, CLIPS_PER_SHEET).itertuples():
-        frames = list(iter_video_frames(output_dir / clip.video_path, width_px, height_px))
-        fps = len(frames) / clip.duration_s
+    for clip in sampled.itertuples():
+        onscreen = onscreen_by_clip.get(clip.clip_id, events.iloc[:0])
+        with ClipVideo(output_dir / clip.video_path) as video:
+            fps = video.fps
+            k = best_video_frame(onscreen["frame"].to_numpy(), video.n_frames, fps)
+            frame = video.frame(k, width_px, height_px)
         top_px = letterbox_top_px(width_px, height_px, clip.h_fov_deg, clip.v_fov_deg)
-        onscreen = events[(events["clip_id"] == clip.clip_id) & events["onscreen"]]
-        k = _best_video_frame(onscreen["frame"].tolist(), len(frames), fps)
         label_frame = label_frame_of_video_frame(k, fps)
         shown = onscreen[onscreen["frame"] == label_frame]
         boxes = None
-        if detections is not None:
-            boxes = detections[(detections["clip_id"] == clip.clip_id) & (detections["frame"] == k)]
+        if boxes_by_clip is not None:
+            clip_boxes = boxes_by_clip.get(clip.clip_id, detections.iloc[:0])
+            boxes = clip_boxes[clip_boxes["frame"] == k]
         end_s = clip.start_s + clip.duration_s
         header = [clip.recording_id, f"{clip.start_s:.1f}–{end_s:.1f} s · view az {clip.view_azimuth_deg:+g}° "
                                      f"el {clip.view_elevation_deg:+g}° · {clip.split}"]
@@ -615,9 +734,14 @@ def _split_sheet(output_dir: Path, frame_size_px: tuple[int, int], clips: pd.Dat
             verification.append(f"{100 * rate:.0f}% visually confirmed")
         if verification:
             footer.append(" · ".join(verification))
-        cells.append(draw_clip_cell(frames[k], shown, boxes, top_px, header, footer))
+        cells.append(draw_clip_cell(frame, shown, boxes, top_px, header, footer))
         records.append((clip.clip_id, clip.video_path, k, label_frame))
     return cells, records
+
+
+def _rows_by_clip(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of `table` per clip_id (each clip's rows in table order), split in one pass."""
+    return {str(clip_id): rows for clip_id, rows in table.groupby(table["clip_id"].astype("string"), sort=False)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -746,7 +870,7 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
         cells, records = _split_sheet(output_dir, frame_size_px, in_split, events, detections)
         sheet, origins = contact_sheet(cells, SHEET_COLUMNS)
         name = f"contact_sheet_{split}.png"
-        Image.fromarray(sheet).save(assets / name, optimize=True)
+        Image.fromarray(sheet).save(assets / name, compress_level=SHEET_PNG_COMPRESS_LEVEL)
         layout = [SheetCell(clip_id, video_path, k, label_frame, x0, y0, cells[0].shape[1], cells[0].shape[0])
                   for (clip_id, video_path, k, label_frame), (x0, y0) in zip(records, origins)]
         sheets.append(_sheet_html(split, name, sheet.shape, layout, len(in_split)))
@@ -761,11 +885,12 @@ def _build_sections(output_dir: Path, assets: Path, recordings, clips, events, r
     )))
 
     directions = world_directions(events, clips)
+    directions_by_recording = dict(tuple(directions.groupby("recording_id", sort=False)))
     status = recordings.set_index("recording_id")
     plots = []
     for recording_id, recording_clips in clips.groupby("recording_id", sort=True):
         split = status.loc[recording_id, "split"]
-        figure = recording_polar_figure(directions[directions["recording_id"] == recording_id], recording_clips,
+        figure = recording_polar_figure(directions_by_recording.get(recording_id, directions.iloc[:0]), recording_clips,
                                         f"{recording_id}\n{split} · {len(recording_clips)} clips")
         plots.append(figure_img(figure, f"recording_{recording_id}.png", f"event directions of {recording_id}"))
     sections.append(_section("recordings", "Recordings from above", (
