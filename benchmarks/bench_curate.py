@@ -65,7 +65,7 @@ from curation.geometry import wrap_azimuth_deg
 from curation.media import ffmpeg_exe, iter_video_frames, probe_media
 from curation.perspective import letterbox_offset_px
 from curation.plan import ClipPlan, label_frame_count, plan_recording
-from curation.render import render_recording
+from curation.render import MPEG4_QSCALE, VIDEO_CRF, VIDEO_PRESET, render_recording
 from curation.splits import assign_split
 from curation.synthetic.generator import SynthConfig, write_synthetic_dataset
 from data_contracts._atomic import atomic_path, write_text_atomic
@@ -625,6 +625,14 @@ def per_clip_args(source_video: Path, plan_clip: ClipPlan, wav_path: Path, out_p
     return clip_args(source_video, plan_clip.clip, wav_path, out_path, recipe)
 
 
+def video_encoder_args(video_codec: str) -> list[str]:
+    """ffmpeg's options for the encoder the renderer uses for the recipe's `video_codec`
+    (curation.render.VIDEO_ENCODERS): libx264 veryfast CRF 18, or mpeg4 at the fixed quantiser MPEG4_QSCALE."""
+    if video_codec == "mpeg4":
+        return ["-c:v", "mpeg4", "-q:v", str(MPEG4_QSCALE)]
+    return ["-c:v", "libx264", "-preset", VIDEO_PRESET, "-crf", str(VIDEO_CRF)]
+
+
 def clip_args(source_video: Path, clip: ClipRow, wav_path: Path, out_path: Path, recipe: Recipe,
               fps: Fraction | int | None = None) -> list[str]:
     """ffmpeg arguments that make one clip on its own: seek, decode 5 s, v360 crop, letterbox, encode.
@@ -633,7 +641,8 @@ def clip_args(source_video: Path, clip: ClipRow, wav_path: Path, out_path: Path,
     Conventions (docs/conventions.md, "Perspective (pinhole) crop and letterbox"): v360 yaw = −view_azimuth_deg,
     pitch = +view_elevation_deg; yaw is wrapped to [−180, 180) because v360 refuses angles outside that range (a
     350° view is yaw +10°). The encoder settings are those of curation.render._encode_clip, so the two approaches
-    differ only in how frames are obtained, not in how hard the encoder works.
+    differ only in how frames are obtained, not in how hard the encoder works (`video_encoder_args`: the recipe's
+    `video_codec`).
     """
     fps = recipe.fps if fps is None else fps
     left_px, top_px = letterbox_offset_px(recipe.content_width, recipe.content_height, recipe.frame_width,
@@ -649,7 +658,7 @@ def clip_args(source_video: Path, clip: ClipRow, wav_path: Path, out_path: Path,
         "-y", "-ss", f"{clip.start_s:.3f}", "-t", f"{recipe.window_s:g}", "-i", str(source_video),
         "-f", "wav", "-i", str(wav_path),
         "-vf", video_filter,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+        *video_encoder_args(recipe.video_codec), "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ar", str(recipe.audio_rate), "-ac", "2",
         "-f", "mp4", str(out_path),
     ]
@@ -1114,7 +1123,7 @@ WORKER_STAGES = (
     ("aac_cpu", "in workers: AAC chunks the kept clips need, each encoded once (summed)"),
     ("clip_audio_cpu", "in workers: cut stereo, write wav + csv (summed)"),
     ("aac_wait", "in workers: a clip waiting for its AAC chunks (summed)"),
-    ("encode_cpu", "in workers: H.264 encode, mux AAC packets, write mp4 (summed)"),
+    ("encode_cpu", "in workers: video encode (the recipe's codec), mux AAC packets, write mp4 (summed)"),
 )
 # Keys of renderers before issue #14 (a benchmark run against an older `savgbench`), printed when present.
 OLDER_STAGES = (("aac", "aac (main thread, before issue 14): each view's AAC stream from sample 0, cut per clip"),)

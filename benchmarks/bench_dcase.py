@@ -1,9 +1,9 @@
 """Benchmark: seconds per clip of the DCASE2025 stereo SELD job (issue #16), against a per-clip run of the same job.
 
-Ours: `savgbench curate SRC OUT --recipe dcase2025-stereo-seld` (`DCASE_RECIPE_ARGS`: 640x360 content and
-frame, h_fov 100, the source's frame rate, 24 kHz stereo, no high-pass, 0 dB gain, DCASE2025 labels, random
-sampling with the challenge's seed) and `sample_clips` lowered to a few hundred, run as a child process (this module
-again, `--child curate-N`, calling the CLI in-process) on the issue-5 benchmark recording: the 60 s 1920x960
+Ours: `savgbench curate SRC OUT --recipe dcase2025-stereo-seld` (`DCASE_RECIPE_ARGS`: 640x360 content and frame,
+h_fov 100, the source's frame rate, MPEG-4 Part 2 video, 24 kHz stereo, no high-pass, 0 dB gain, DCASE2025 labels,
+random sampling with the challenge's seed) and `sample_clips` lowered to a few hundred, run as a child process (this
+module again, `--child curate-N`, calling the CLI in-process) on the issue-5 benchmark recording: the 60 s 1920x960
 synthetic recording of `bench_curate.ensure_source`, whose video is at 30000/1001 fps like STARSS23's. Its seconds
 per clip are given with the command's fixed start-up (imports, Prefect's temporary server, discovery, manifests,
 report) and without it: the start-up is the same command run on a source with nothing to curate (the recording's
@@ -11,14 +11,19 @@ annotation file alone, which the run rejects as incomplete).
 
 The per-clip run: for a sample of the written clips, one ffmpeg per clip doing the same job the way the challenge
 generator does it (one decode of the 360-degree source from the clip's start, `v360` crop to the clip's view at
-640x360, encode as ours, with the clip's stereo wav encoded beside it: the wav is ours, so the per-clip run is
-charged nothing for rotating and decoding the FOA, and its figure is a lower bound), each clip several times, the
-median kept. Goal: ours at least 20x cheaper per clip. Beside it, the encode alone of the same clips' frames (our
-640x360 mp4s re-encoded with the same settings): a cost both approaches pay in full per clip, so per-clip run / encode
-alone is the most any renderer could gain; and the per-clip decode alone (seek, decode the clip's window, nothing
-else), the share of the per-clip run that one shared decode of the recording saves. The renderer's own seconds per
-stage (report/summary.md) say where ours went. The challenge generator's own 3.65 s per clip is quoted from its log
-(issue #16), not measured here.
+640x360, encode with the recipe's codec and settings as ours, with the clip's stereo wav encoded beside it: the wav
+is ours, so the per-clip run is charged nothing for rotating and decoding the FOA, and its figure is a lower bound),
+each clip several times, the median kept. Goal: ours at least 20x cheaper per clip. Beside it, the encode alone of
+the same clips' frames (our 640x360 mp4s re-encoded with the same settings): a cost both approaches pay in full per
+clip, so per-clip run / encode alone is the most any renderer could gain; and the per-clip decode alone (seek, decode
+the clip's window, nothing else), the share of the per-clip run that one shared decode of the recording saves.
+
+The generator-style per-clip run (`generator_style_clip`): a few clips made in Python the way issue #16 describes the
+challenge generator making each one: the 360-degree video decoded again from the clip's start, each frame converted
+with scipy's bilinear `map_coordinates` through the project's pinhole geometry, written with OpenCV's mp4v writer,
+the stereo wav beside it. Slow (seconds per clip), so timed once each on a small sample; its ratio to ours is printed
+beside the per-clip run's, and beside the challenge generator's own 3.65 s per clip, quoted from its log (issue #16),
+not measured here. The renderer's own seconds per stage (report/summary.md) say where ours went.
 
 It is a measurement, not a test: it exits 0 whether or not the goal is met. The synthetic source is cached in
 `--work DIR` (default: a temporary folder, removed afterwards), shared with bench_curate's cache layout.
@@ -59,6 +64,7 @@ from benchmarks.bench_curate import (
     breakdown_rows,
     command_line,
     ensure_source,
+    frame_difference,
     format_pct,
     format_table,
     log,
@@ -68,9 +74,12 @@ from benchmarks.bench_curate import (
     run_ffmpeg_timed,
     settle,
     verdict,
+    video_encoder_args,
     work_folder,
 )
 from benchmarks.bench_scale import fresh_prefect_home
+from curation.foa import prepare_foa, stereo_weights
+from curation.perspective import letterbox, source_sample_coordinates
 from curation.render import video_frame_rate
 from data_contracts._atomic import write_text_atomic
 from data_contracts.manifests import ClipRow
@@ -179,18 +188,82 @@ def time_per_clip(source: Recording, clips: list[ClipRow], output_dir: Path, per
     return [redo_clip(source.video_path, clip, output_dir, per_clip_dir, recipe, repeats, fps=fps) for clip in clips]
 
 
-def encode_alone_args(clip: ClipRow, output_dir: Path, per_clip_dir: Path) -> list[str]:
-    """ffmpeg re-encoding our clip's frames alone (decode our 640x360 mp4, libx264 veryfast crf 18 as both approaches
-    encode, video only, one thread as our encoder runs): a cost both approaches pay in full for every clip, so
-    per-clip run / this is the most any renderer could gain on the per-clip run with the same encoder."""
-    return ["-y", "-i", str(output_dir / clip.video_path), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf",
-            "18", "-pix_fmt", "yuv420p", "-threads", "1", "-f", "mp4", str(per_clip_dir / f"{clip.clip_id}-encode.mp4")]
+def encode_alone_args(clip: ClipRow, output_dir: Path, per_clip_dir: Path, recipe: Recipe) -> list[str]:
+    """ffmpeg re-encoding our clip's frames alone (decode our 640x360 mp4, encode with the recipe's codec as both
+    approaches encode, video only, one thread as our encoder runs): a cost both approaches pay in full for every clip,
+    so per-clip run / this is the most any renderer could gain on the per-clip run with the same encoder."""
+    return ["-y", "-i", str(output_dir / clip.video_path), "-an", *video_encoder_args(recipe.video_codec), "-pix_fmt",
+            "yuv420p", "-threads", "1", "-f", "mp4", str(per_clip_dir / f"{clip.clip_id}-encode.mp4")]
 
 
 def decode_alone_args(clip: ClipRow, source_video: Path, window_s: float) -> list[str]:
     """ffmpeg seeking to the clip's start and decoding its window of the 360-degree source, nothing else: the share
     of the per-clip run that one decode of the whole recording, shared by every clip, saves."""
     return ["-ss", f"{clip.start_s:.3f}", "-t", f"{window_s:g}", "-i", str(source_video), "-an", "-f", "null", "-"]
+
+
+def generator_style_clip(source: Recording, clip: ClipRow, output_dir: Path, per_clip_dir: Path, recipe: Recipe,
+                         fps: Fraction) -> PerClipSample:
+    """One clip made the way issue #16 describes the challenge generator making each clip (written here from that
+    description): open the 360-degree video and decode it again from the clip's start, convert each of the clip's
+    frames to the view with scipy's bilinear `map_coordinates` through the project's pinhole geometry
+    (`curation.perspective.source_sample_coordinates`, the coordinates our cv2 remap uses), write them with OpenCV's
+    VideoWriter, FourCC mp4v, at the clip's rate; and the clip's stereo (its FOA segment through the recipe's chain
+    and the view's mid-side matrix, peak checked) to a 16-bit wav. Timed once (seconds per clip), with the CPU of
+    this process (every thread: PyAV's decoder, OpenCV's writer). Its frames are compared with ours."""
+    import av
+    import cv2
+    import soundfile as sf
+    from scipy.ndimage import map_coordinates
+
+    video_path, wav_path = per_clip_dir / f"{clip.clip_id}-generator.mp4", per_clip_dir / f"{clip.clip_id}.wav"
+    before = Usage.now()
+    n_frames = recipe.clip_frames(fps)
+    container = av.open(str(source.video_path))
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        width_px, height_px = stream.codec_context.width, stream.codec_context.height
+        map_x, map_y = source_sample_coordinates(width_px, height_px, clip.view_azimuth_deg, clip.view_elevation_deg,
+                                                 recipe.h_fov_deg, recipe.v_fov_deg, recipe.content_width,
+                                                 recipe.content_height)
+        coordinates = np.stack([map_y, map_x])
+        period_s = 1 / fps
+        container.seek(int(clip.start_s / stream.time_base), stream=stream, backward=True)
+        writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                 (recipe.frame_width, recipe.frame_height))
+        written = 0
+        for frame in container.decode(stream):
+            # The frames shown from the clip's start on: the one shown at start_s is the last starting before it.
+            if frame.pts is None or (frame.pts * stream.time_base + period_s) <= Fraction(clip.start_s):
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            content = np.empty((recipe.content_height, recipe.content_width, 3), np.uint8)
+            for channel in range(3):
+                content[..., channel] = map_coordinates(rgb[..., channel], coordinates, order=1, mode="grid-wrap")
+            picture = letterbox(content, recipe.frame_width, recipe.frame_height)
+            writer.write(np.ascontiguousarray(picture[..., ::-1]))
+            written += 1
+            if written == n_frames:
+                break
+        writer.release()
+    info = sf.info(source.audio_path)
+    first = round(clip.start_s * info.samplerate)
+    foa, rate_hz = sf.read(source.audio_path, start=first, frames=round(recipe.window_s * info.samplerate),
+                           dtype="float32", always_2d=True)
+    stereo = prepare_foa(foa, rate_hz, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db) @ stereo_weights(
+        clip.view_azimuth_deg, clip.view_elevation_deg)
+    clipped = float(np.abs(stereo).max()) > recipe.clip_peak_limit
+    sf.write(wav_path, stereo, recipe.audio_rate, subtype="PCM_16")
+    after = Usage.now()
+    if written != n_frames or clipped:
+        raise RuntimeError(f"{clip.clip_id}: generator-style clip has {written} of {n_frames} frames"
+                           + (", clipped audio" if clipped else ""))
+    sample = PerClipSample(clip_id=clip.clip_id, start_s=clip.start_s, view_azimuth_deg=clip.view_azimuth_deg,
+                           wall_s=[after.wall_s - before.wall_s], cpu_s=[after.own_cpu_s - before.own_cpu_s],
+                           mean_abs_diff=frame_difference(output_dir / clip.video_path, video_path, recipe))
+    log(f"generator-style {clip.clip_id}: {sample.median_wall_s:.2f} s, frame difference {sample.mean_abs_diff:.2f}")
+    return sample
 
 
 def mean_median_wall_s(commands: list[list[str]], repeats: int) -> float:
@@ -209,6 +282,8 @@ class Figures:
     per_clip_cpu_s: float
     encode_alone_s: float  # mean of the sampled clips' median wall of the encode alone
     decode_alone_s: float  # mean of the sampled clips' median wall of the per-clip decode alone
+    generator_s: float  # mean wall of the generator-style clips (scipy remap, mp4v)
+    generator_cpu_s: float
 
     @property
     def ours_s(self) -> float:
@@ -232,6 +307,8 @@ def summary_rows(figures: Figures, per_clip_others_pct: float | None) -> list[tu
     goal = f">= {GOAL_PER_CLIP_RATIO:g}x"
     ratio_net = figures.per_clip_s / figures.ours_net_s
     ratio = figures.per_clip_s / figures.ours_s
+    generator_net = figures.generator_s / figures.ours_net_s
+    generator = figures.generator_s / figures.ours_s
     return [
         ("ours: seconds per clip, start-up subtracted", f"{figures.ours_net_s:.3f} s", "", "-",
          f"({figures.ours.wall_s:.1f} s - {figures.floor.wall_s:.1f} s) / {figures.n_clips} clips; "
@@ -252,6 +329,15 @@ def summary_rows(figures: Figures, per_clip_others_pct: float | None) -> list[tu
          f"ceiling of per-clip run / ours: {figures.per_clip_s / figures.encode_alone_s:.1f}x"),
         ("per-clip decode alone: seek + decode the window (saved by ours)", f"{figures.decode_alone_s:.3f} s", "",
          "-", "the per-clip run's share that one shared decode of the recording saves"),
+        ("generator-style per-clip run: decode, scipy remap, mp4v (measured here)", f"{figures.generator_s:.3f} s",
+         "", "-", f"CPU {figures.generator_cpu_s:.3f} s; the challenge generator's quoted "
+         f"{CHALLENGE_GENERATOR_S_PER_CLIP:.2f} s is {CHALLENGE_GENERATOR_S_PER_CLIP / figures.generator_s:.2f}x it"),
+        ("generator-style run / ours, start-up subtracted", f"{generator_net:.1f}x", goal,
+         verdict(generator_net >= GOAL_PER_CLIP_RATIO),
+         f"in CPU seconds {figures.generator_cpu_s / figures.ours_net_cpu_s:.1f}x"),
+        ("generator-style run / ours, start-up included", f"{generator:.1f}x", goal,
+         verdict(generator >= GOAL_PER_CLIP_RATIO),
+         f"in CPU seconds {figures.generator_cpu_s / figures.ours_cpu_s:.1f}x"),
         ("challenge generator, its own log (quoted, not measured)", f"{CHALLENGE_GENERATOR_S_PER_CLIP:.2f} s", "",
          "-", f"/ ours start-up subtracted: {CHALLENGE_GENERATOR_S_PER_CLIP / figures.ours_net_s:.0f}x; "
          f"included: {CHALLENGE_GENERATOR_S_PER_CLIP / figures.ours_s:.0f}x"),
@@ -265,9 +351,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sample_clips of the measured curate run (the named recipe's is 30000)")
     parser.add_argument("--sample-clips", type=int, default=8, help="written clips redone the per-clip way")
     parser.add_argument("--per-clip-repeats", type=int, default=3, help="runs of each sampled clip (median kept)")
+    parser.add_argument("--generator-clips", type=int, default=3,
+                        help="written clips redone the generator's way (scipy remap, mp4v; a few seconds each)")
     parser.add_argument("--child", nargs=4, metavar=("MODE", "SOURCE", "OUTPUT", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("clips", "sample_clips", "per_clip_repeats"):
+    for name in ("clips", "sample_clips", "per_clip_repeats", "generator_clips"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -315,25 +403,40 @@ def main(argv: list[str] | None = None) -> int:
                                 args.per_clip_repeats)
         per_clip_others_pct = Usage.now().others_load_pct(before)
         log("timing the encode alone and the per-clip decode alone of the same clips")
-        encode_alone_s = mean_median_wall_s([encode_alone_args(clip, output_dir, work_dir / "per-clip-dcase")
+        encode_alone_s = mean_median_wall_s([encode_alone_args(clip, output_dir, work_dir / "per-clip-dcase", recipe)
                                              for clip in sample], args.per_clip_repeats)
         decode_alone_s = mean_median_wall_s([decode_alone_args(clip, source.video_path, recipe.window_s)
                                              for clip in sample], args.per_clip_repeats)
+        generator_sample = spread_sample(written, args.generator_clips)
+        log(f"timing the generator-style per-clip run on {len(generator_sample)} clips")
+        before = Usage.now()
+        generated = [generator_style_clip(source, clip, output_dir, work_dir / "per-clip-dcase", recipe, fps)
+                     for clip in generator_sample]
+        generator_others_pct = Usage.now().others_load_pct(before)
         figures = Figures(n_clips, ours, floor, statistics.mean(s.median_wall_s for s in samples),
-                          statistics.mean(s.median_cpu_s for s in samples), encode_alone_s, decode_alone_s)
+                          statistics.mean(s.median_cpu_s for s in samples), encode_alone_s, decode_alone_s,
+                          statistics.mean(s.median_wall_s for s in generated),
+                          statistics.mean(s.median_cpu_s for s in generated))
         total_wall_s = time.perf_counter() - wall_started_s
 
     print_header("DCASE2025 stereo SELD job: seconds per clip (issue #16)", command, work_dir, temporary)
     print(f"source:  {source.recording_id} (seed {args.seed}), 1920x960, {source_fps} fps, 60 s")
     print(f"ours:    savgbench curate SRC OUT {' '.join(curate_args(args.clips))}")
     print(f"per-clip run: one ffmpeg per clip (-ss START -t {recipe.window_s:g} -i src.mp4 -f wav -i clip.wav, "
-          f"fps={fps},v360 to {recipe.content_width}x{recipe.content_height} h_fov {recipe.h_fov_deg:g}; libx264 "
-          "veryfast crf 18 + AAC as ours); the clip wav is ours (no FOA rotation or mid-side charged to it).")
+          f"fps={fps},v360 to {recipe.content_width}x{recipe.content_height} h_fov {recipe.h_fov_deg:g}; "
+          f"{' '.join(video_encoder_args(recipe.video_codec))} + AAC as ours); the clip wav is ours (no FOA rotation "
+          "or mid-side charged to it).")
     print(f"{len(samples)} clips, {args.per_clip_repeats} runs each; 'diff' = mean |RGB difference| (0-255) "
           "between its frames and ours:")
     for s in samples:
         print(f"  {s.clip_id}  start {s.start_s:5.1f} s  view {s.view_azimuth_deg:3.0f} deg  runs "
               + " ".join(f"{t:.2f}" for t in s.wall_s) + f" s  median {s.median_wall_s:.2f} s  "
+              f"(CPU {s.median_cpu_s:.2f} s)  diff {s.mean_abs_diff:.2f}")
+    print(f"generator-style per-clip run: {len(generated)} clips, once each (PyAV decode from the clip's start, "
+          "scipy map_coordinates order 1 per channel, cv2.VideoWriter mp4v, stereo wav); others' load "
+          f"{format_pct(generator_others_pct)}:")
+    for s in generated:
+        print(f"  {s.clip_id}  start {s.start_s:5.1f} s  view {s.view_azimuth_deg:3.0f} deg  {s.median_wall_s:.2f} s  "
               f"(CPU {s.median_cpu_s:.2f} s)  diff {s.mean_abs_diff:.2f}")
     print(f"benchmark wall: {total_wall_s:.0f} s")
     print()

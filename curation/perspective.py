@@ -19,7 +19,8 @@ from curation.geometry import (
     view_rotation,
 )
 
-__all__ = ["PerspectiveMap", "perspective_map", "render_view", "letterbox", "letterbox_offset_px"]
+__all__ = ["PerspectiveMap", "perspective_map", "source_sample_coordinates", "render_view", "letterbox",
+           "letterbox_offset_px"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,20 @@ def perspective_map(
     height_px: int,
 ) -> PerspectiveMap:
     """Remap table for one view; cached because every frame of every window reuses it."""
+    map_x, map_y = source_sample_coordinates(equirect_width_px, equirect_height_px, view_azimuth_deg,
+                                             view_elevation_deg, h_fov_deg, v_fov_deg, width_px, height_px)
+    map_xy, map_frac = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+    return PerspectiveMap(map_xy=map_xy, map_frac=map_frac, width_px=width_px, height_px=height_px)
+
+
+def source_sample_coordinates(equirect_width_px: int, equirect_height_px: int, view_azimuth_deg: float,
+                              view_elevation_deg: float, h_fov_deg: float, v_fov_deg: float, width_px: int,
+                              height_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of one view samples the equirectangular frame, as float32 sample indices (map_x, map_y),
+    each (height_px, width_px): the pinhole ray through the pixel's centre, rotated to the view, as an equirect pixel.
+
+    Sample k has its centre at continuous coordinate k + 0.5. Columns wrap around the 360° seam (the caller
+    interpolates with wrap-around); rows are clamped so the poles never wrap to the opposite edge."""
     xs = np.arange(width_px, dtype=np.float64) + 0.5
     ys = np.arange(height_px, dtype=np.float64) + 0.5
     grid_x, grid_y = np.meshgrid(xs, ys)
@@ -51,12 +66,9 @@ def perspective_map(
     world = camera @ view_rotation(view_azimuth_deg, view_elevation_deg)
     azimuth_deg, elevation_deg = unit_to_angles(world)
     src_x, src_y = equirect_pixel(azimuth_deg, elevation_deg, equirect_width_px, equirect_height_px)
-    # Continuous coordinates → cv2 sample indices (sample k has its centre at k + 0.5). Columns wrap around the
-    # 360° seam (BORDER_WRAP); rows are clamped so the poles never wrap to the opposite edge.
     map_x = (src_x - 0.5).astype(np.float32)
     map_y = np.clip(src_y - 0.5, 0.0, equirect_height_px - 1.0).astype(np.float32)
-    map_xy, map_frac = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
-    return PerspectiveMap(map_xy=map_xy, map_frac=map_frac, width_px=width_px, height_px=height_px)
+    return map_x, map_y
 
 
 def render_view(equirect_frame: np.ndarray, pmap: PerspectiveMap) -> np.ndarray:

@@ -45,6 +45,16 @@ from data_contracts.timebase import grid_tick_of_label_frame, label_frames_to_fr
 RENDER_VERSION = 7
 VIDEO_PRESET = "veryfast"
 VIDEO_CRF = 18
+# MPEG-4 Part 2 (`video_codec: mpeg4`) at a fixed quantiser (as ffmpeg's `-q:v`, 2 best to 31 worst): 3 keeps a
+# 640x360 picture within about one grey level (mean) of the H.264 clip's (tests/test_video_codec.py), at about twice
+# its size. The encoder takes a fixed quantiser from each frame's quality, which PyAV leaves at 0 (then clamped to
+# qmin), so qmin = qmax pins it.
+MPEG4_QSCALE = 3
+# Per recipe `video_codec`: the PyAV encoder and its options.
+VIDEO_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "h264": ("libx264", {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}),
+    "mpeg4": ("mpeg4", {"flags": "+qscale", "qmin": str(MPEG4_QSCALE), "qmax": str(MPEG4_QSCALE)}),
+}
 AUDIO_BITRATE = 96_000
 
 __all__ = ["RENDER_VERSION", "RenderResult", "GridFrames", "render_recording", "render_foa_clips", "grid_rate_hz",
@@ -297,11 +307,13 @@ def to_i420(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
 
 
-def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, fps: int) -> None:
-    """One clip's mp4: H.264 from its frames (I420, each (H·3/2, W) uint8, as `to_i420` makes them) plus the clip's
-    AAC packets, written to a partial name then moved.
+def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, fps: int | Fraction,
+                 video_codec: str = "h264") -> None:
+    """One clip's mp4: its frames (I420, each (H·3/2, W) uint8, as `to_i420` makes them) encoded with the recipe's
+    `video_codec` (`VIDEO_ENCODERS`: H.264 or MPEG-4 Part 2) plus the clip's AAC packets, written to a partial name
+    then moved.
 
-    Encoded in-process with PyAV (libx264): a process per clip cost more than the encoding itself. PyAV releases
+    Encoded in-process with PyAV: a process per clip cost more than the encoding itself. PyAV releases
     the GIL while encoding, so a few threads keep both cores busy. The audio packets are muxed as they are; their
     negative first pts and shortened last duration become the MP4 edit list that trims the pre-roll and the tail.
     """
@@ -310,9 +322,10 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, 
         try:
             with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
                 container.metadata.clear()
-                video = container.add_stream("libx264", rate=fps)
+                encoder, options = VIDEO_ENCODERS[video_codec]
+                video = container.add_stream(encoder, rate=fps)
                 video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
-                video.options = {"crf": str(VIDEO_CRF), "preset": VIDEO_PRESET}
+                video.options = dict(options)
                 video.thread_count = 1
                 audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
                 audio_stream.codec_context.extradata = audio.extradata
@@ -434,7 +447,8 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], aac_chunks: 
     audio = aac_cut(chunks, first, samples, recipe.audio_rate)
     t2 = time.thread_time()
     fps = recipe.fps if fps is None else fps
-    _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps)
+    _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps,
+                 recipe.video_codec)
     # CPU time of this thread (libx264 runs in it, thread_count 1): unlike wall time, not inflated by other load.
     return FinishedClip(None, None, {"clip_audio_cpu": t1 - t0, "aac_wait": waited_s,
                                      "encode_cpu": time.thread_time() - t2})

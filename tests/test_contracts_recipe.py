@@ -294,6 +294,7 @@ CHANGED_FIELDS = {
     "gain_db": 30,
     "audio_outputs": ["stereo", "foa"],
     "label_format": "dcase2025",
+    "video_codec": "mpeg4",
     "layout": "dcase2025",
     "class_map": {0: "speech", 1: "speech"},
     "min_onscreen_frames": 30,

@@ -79,8 +79,8 @@ def test_the_named_recipe():
     assert (recipe.content_width, recipe.content_height) == (recipe.frame_width, recipe.frame_height) == (640, 360)
     assert (recipe.h_fov_deg, recipe.fps, recipe.audio_rate, recipe.highpass_hz, recipe.gain_db) == (
         100.0, "source", 24000, None, 0.0)
-    assert (recipe.audio_outputs, recipe.label_format, recipe.layout, recipe.sampling) == (
-        ("stereo",), "dcase2025", "dcase2025", "random")
+    assert (recipe.audio_outputs, recipe.label_format, recipe.layout, recipe.sampling, recipe.video_codec) == (
+        ("stereo",), "dcase2025", "dcase2025", "random", "mpeg4")
     assert (recipe.sample_clips, recipe.sample_seed, recipe.sample_view_step_deg) == (30000, 20250305, 1.0)
     assert recipe.clip_peak_limit == 0.9999 and recipe.window_s == 5.0 and recipe.view_elevations_deg == (0.0,)
     assert recipe.split_rules_dict() == {"generation": ("dev-*",)}
@@ -205,6 +205,7 @@ def test_29_97_fps_in_and_out_and_the_mid_side_stereo_at_24_khz(curated):
         with av.open(str(out / clip["video_path"])) as container:
             stream = container.streams.video[0]
             assert stream.average_rate == NTSC and (stream.width, stream.height) == (640, 360), clip["clip_id"]
+            assert (stream.codec_context.name, stream.codec_tag) == ("mpeg4", "mp4v"), clip["clip_id"]
             assert sum(1 for _ in container.decode(stream)) == 150
         foa, rate = sf.read(source / recording["audio_path"], dtype="float32")
         stereo, clip_rate = sf.read(out / clip["audio_path"], dtype="float64")

@@ -7,7 +7,13 @@ import pytest
 
 from curation.geometry import angles_to_unit, equirect_angles, pinhole_project, to_view_frame, vertical_fov_deg
 from curation.media import ffmpeg_exe
-from curation.perspective import letterbox, letterbox_offset_px, perspective_map, render_view
+from curation.perspective import (
+    letterbox,
+    letterbox_offset_px,
+    perspective_map,
+    render_view,
+    source_sample_coordinates,
+)
 
 EQ_W, EQ_H = 1920, 960
 W_PX, H_PX = 256, 144
@@ -91,6 +97,28 @@ def test_remap_of_a_smooth_scene_agrees_with_v360_everywhere():
     ours = render_view(frame, perspective_map(EQ_W, EQ_H, 40.0, 10.0, H_FOV, V_FOV, W_PX, H_PX)).astype(float)
     theirs = v360(frame, 40.0, 10.0).astype(float)
     assert np.mean(np.abs(ours - theirs)) < 1.5
+
+
+@pytest.mark.parametrize(("view_az", "view_el"), [(0.0, 0.0), (183.0, 0.0), (-70.0, 25.0)])
+def test_the_float_coordinates_with_scipy_give_the_fixed_point_remaps_picture(view_az, view_el):
+    """`source_sample_coordinates` are the coordinates `perspective_map` quantises: bilinear interpolation through
+    them with scipy (as the benchmark's generator-style run does) gives cv2's picture within rounding, across the
+    360-degree seam too (a view at 183 degrees straddles it); a marker lands at the same pixel."""
+    from scipy.ndimage import map_coordinates
+
+    ys, xs = np.mgrid[0:EQ_H, 0:EQ_W]
+    frame = (127.5 + 120 * np.sin(xs * 2 * np.pi / EQ_W * 7) * np.cos(ys * np.pi / EQ_H * 5)).astype(np.uint8)
+    map_x, map_y = source_sample_coordinates(EQ_W, EQ_H, view_az, view_el, H_FOV, V_FOV, W_PX, H_PX)
+    assert map_x.shape == map_y.shape == (H_PX, W_PX) and map_x.dtype == np.float32
+    theirs = map_coordinates(frame, np.stack([map_y, map_x]), order=1, mode="grid-wrap")
+    ours = render_view(frame, perspective_map(EQ_W, EQ_H, view_az, view_el, H_FOV, V_FOV, W_PX, H_PX))
+    difference = np.abs(ours.astype(int) - theirs)
+    assert difference.max() <= 3 and difference.mean() < 0.6
+    marker = marker_frame(view_az + 20.0, view_el - 10.0)[..., 0]
+    scipy_marker = map_coordinates(marker, np.stack([map_y, map_x]), order=1, mode="grid-wrap")
+    cv2_marker = render_view(marker, perspective_map(EQ_W, EQ_H, view_az, view_el, H_FOV, V_FOV, W_PX, H_PX))
+    expected = centroid_px(np.repeat(cv2_marker[..., None], 3, axis=2))
+    assert centroid_px(np.repeat(scipy_marker[..., None], 3, axis=2)) == pytest.approx(expected, abs=0.1)
 
 
 def test_letterbox_puts_content_between_56_px_bars():
