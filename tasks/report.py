@@ -85,8 +85,9 @@ FUNNEL_NOTE = ("Clips (window, view pairs) per split and target class at each st
                "a policy that is off keeps every clip of the step before; a clip's target class is the one with "
                "more onscreen label frames in it (ties, and pairs with none: speech). \"after class balance\" is "
                "what the ratio keeps of a class (with a budget too, only where the ratio, not the budget, limits "
-               "the class); \"rendered\" counts the clips written, before verification; \"kept\" the clips the "
-               "manifests list.")
+               "the class); \"after budget\" includes the clips that filled up a split de-duplication left short of "
+               "its budget (`fill_max_near_duplicates`; the budget table counts them); \"rendered\" counts the clips "
+               "written, before verification; \"kept\" the clips the manifests list.")
 PLANNED_NOTE = "Planning only: nothing was rendered; \"rendered\" and \"kept\" count the planned clips."
 
 
@@ -199,7 +200,8 @@ def read_class_funnel_rows(path: Path):
 
 def class_funnel_lines(path: Path) -> list[str]:
     """The funnel per split and target class of a summary.md as an aligned text table to print (`savgbench plan`):
-    a header line, one line per stage, then, for a plan run, the note that "rendered" and "kept" are planned
+    a header line, one line per stage, then the budget of each split (its hours, its clips and the clips that
+    filled it up, where a budget is set), then, for a plan run, the note that "rendered" and "kept" are planned
     counts. No lines when the summary has no such table."""
     rows = read_class_funnel_rows(path)
     if not rows:
@@ -209,6 +211,8 @@ def class_funnel_lines(path: Path) -> list[str]:
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join([line[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(line[1:], widths[1:]))])
              for line in cells]
+    lines += [f"{row['stage']}: {row['count']}" for row in read_summary_rows(path)
+              if row["stage"].startswith(_BUDGET_PREFIX)]
     if PLANNED_NOTE in path.read_text():
         lines.append(PLANNED_NOTE)
     return lines

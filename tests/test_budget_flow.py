@@ -34,7 +34,7 @@ from tasks.curate_recording import reload_recording_task
 from tasks.discover import inspect_annotations
 from tasks.outcomes import RUN_FUNNEL_STAGES
 from tasks.parts import PARTS_DIR, load_part_info
-from tasks.report import PLANNED_NOTE, read_class_funnel_rows, read_summary_rows
+from tasks.report import PLANNED_NOTE, class_funnel_lines, read_class_funnel_rows, read_summary_rows
 from tests.helpers import MANIFEST_NAMES, starss22_sample
 
 # (folder in the sample, stem, where the copy goes). Instrument clips in room6 mix001, mix002 and mix005 only.
@@ -432,3 +432,6 @@ def test_a_split_short_of_its_budget_is_filled_up_within_the_near_duplicate_limi
     summary = {row["stage"]: row["count"] for row in read_summary_rows(tmp_path / "out" / "report" / "summary.md")}
     filled = {stage: count for stage, count in summary.items() if "filled up from de-duplicated" in stage}
     assert sum(filled.values()) == n_fill and len(filled) == 2
+    # `savgbench plan` prints them under its funnel.
+    printed = class_funnel_lines(tmp_path / "out" / "report" / "summary.md")
+    assert all(f"{stage}: {count}" in printed for stage, count in filled.items())
