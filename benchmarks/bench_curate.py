@@ -1287,6 +1287,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--long-copies", type=int, default=LONG_COPIES, help="copies of the 60 s recording")
     parser.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
                         help="figure 4: overhead of the Prefect flow over the same work without it")
+    parser.add_argument("--flow-only", action="store_true",
+                        help="figure 4 alone: no 60 s recording, no figures 1-3 or issue 14's")
     parser.add_argument("--flow-recordings", type=int, default=FLOW_RECORDINGS, help="recordings of the flow run")
     parser.add_argument("--flow-duration-s", type=float, default=FLOW_DURATION_S,
                         help="length of each flow recording in seconds")
@@ -1347,17 +1349,44 @@ def summary_rows(default_run: CurateRun, all_run: CurateRun | None, per_clip_mea
     else:
         rows.append(("3", "9-min 1920x960, 36 views: peak RSS of the process tree", "FAILED" if long else "not run",
                      goal, "-", long or "--long"))
+    rows.append(flow_summary_row(flow))
+    return rows
+
+
+def flow_summary_row(flow: FlowComparison | str | None) -> tuple[str, ...]:
+    """Figure 4's row of the summary table: its value, goal and verdict, or the error (a str), or "not run"."""
     goal = f"< {GOAL_FLOW_OVERHEAD_PCT:g} %"
     if isinstance(flow, FlowComparison):
-        rows.append(("4", f"flow overhead, {flow.n_recordings} x {flow.duration_s:g} s recordings, server startup "
-                          "included", f"{flow.overhead_with_startup_pct:.1f} %", goal,
-                     verdict(flow.overhead_with_startup_pct < GOAL_FLOW_OVERHEAD_PCT),
-                     f"excluded: {flow.overhead_without_startup_pct:.1f} % (standing server, not compared); "
-                     f"flow {flow.flow.wall_s:.0f} s vs {flow.pure_process_s:.0f} s"))
-    else:
-        rows.append(("4", "flow overhead, server startup included", "FAILED" if flow else "not run", goal, "-",
-                     flow or "--flow"))
-    return rows
+        return ("4", f"flow overhead, {flow.n_recordings} x {flow.duration_s:g} s recordings, server startup "
+                     "included", f"{flow.overhead_with_startup_pct:.1f} %", goal,
+                verdict(flow.overhead_with_startup_pct < GOAL_FLOW_OVERHEAD_PCT),
+                f"excluded: {flow.overhead_without_startup_pct:.1f} % (standing server, not compared); "
+                f"flow {flow.flow.wall_s:.0f} s vs {flow.pure_process_s:.0f} s")
+    return ("4", "flow overhead, server startup included", "FAILED" if flow else "not run", goal, "-",
+            flow or "--flow")
+
+
+def run_flow_figure(work_dir: Path, args: argparse.Namespace) -> FlowComparison | str:
+    """Figure 4 (`measure_flow`), or its error as the report shows it."""
+    try:
+        return measure_flow(work_dir, args.flow_recordings, args.flow_duration_s)
+    except (RuntimeError, OSError, KeyError) as exc:
+        log(f"figure 4 failed: {exc}")
+        return failure(exc)
+
+
+def main_flow_only(args: argparse.Namespace, command: str) -> int:
+    """`--flow-only`: figure 4 alone, without the 60 s recording the other figures need."""
+    with work_folder(args.work, "savgbench-bench-") as (work_dir, temporary):
+        flow = run_flow_figure(work_dir, args)
+    print_header("SAVGBench curation benchmark (issue #5), figure 4 alone", command, work_dir, temporary)
+    print()
+    if isinstance(flow, FlowComparison):
+        print(format_table(flow_rows(flow)))
+        print()
+    print(format_table([flow_summary_row(flow)], header=("#", "figure", "value", "goal", "status", "beside it"),
+                       right_aligned=(2,)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1366,6 +1395,8 @@ def main(argv: list[str] | None = None) -> int:
         mode, source, output, result = args.child
         return child_main(mode, Path(source), Path(output), Path(result))
     command = command_line(MODULE, argv)
+    if args.flow_only:
+        return main_flow_only(args, command)
     wall_started_s = time.perf_counter()
     stage_walls_s: dict[str, float] = {}
     with work_folder(args.work, "savgbench-bench-") as (work_dir, temporary):
@@ -1439,11 +1470,7 @@ def main(argv: list[str] | None = None) -> int:
         flow: FlowComparison | str | None = None
         if args.flow:
             started_s = time.perf_counter()
-            try:
-                flow = measure_flow(work_dir, args.flow_recordings, args.flow_duration_s)
-            except (RuntimeError, OSError, KeyError) as exc:
-                log(f"figure 4 failed: {exc}")
-                flow = failure(exc)
+            flow = run_flow_figure(work_dir, args)
             stage_walls_s["figure 4: synthesise (unless cached) + 2 curations of the flow recordings"] = (
                 time.perf_counter() - started_s)
         total_wall_s = time.perf_counter() - wall_started_s
