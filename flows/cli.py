@@ -8,6 +8,11 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from flows.early_api_server import EarlyApiServer
+
+# The commands that run a Prefect flow in this process.
+FLOW_COMMANDS = ("curate", "plan")
+
 
 def _rate(text: str) -> Fraction:
     """A frame rate such as 29.97 or 30000/1001 (29.97 is read as the NTSC rate 30000/1001)."""
@@ -134,11 +139,10 @@ def _run_flow(command: str, flow, args, **parameters):
     from flows.runners import make_task_runner
     from tasks.run_lock import OutputBusy
 
-    # Prefect's in-process API server can take longer than its default 20 s to start on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args.task_runner or args.workers or args.dask_address:
         flow = flow.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
+    if args.api_server is not None:
+        args.api_server.point_prefect_at_it()
     state = flow(str(args.source), str(args.out), recipe=args.recipe, overrides=list(args.overrides),
                  return_state=True, **parameters)
     try:
@@ -415,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_verify(sub)
     _add_evaluate(sub)
     args = parser.parse_args(argv)
+    args.api_server = None
+    if args.command in FLOW_COMMANDS:
+        # Prefect's temporary API server can take longer than its default 20 s to start on a busy 2-core machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # Before anything imports Prefect: the server starts while the command imports (flows/early_api_server.py).
+        args.api_server = EarlyApiServer.start_unless_configured()
     handlers = {"synth": _run_synth, "curate": _run_curate, "plan": _run_plan, "audit": _run_audit,
                 "verify": _run_verify, "evaluate": _run_evaluate}
     return handlers[args.command](args)
