@@ -102,7 +102,8 @@ CURATE_EXIT_CODES = """exit codes:
 
 def _refusal(command: str, args, *, annotations_only: bool = False, render: bool = True) -> int | None:
     """The exit code and one line on stderr when a run cannot start (see CURATE_EXIT_CODES); None when it can.
-    Checked before Prefect starts, so a refusal leaves nothing to clean up."""
+    Checked before the flow runs, so a refusal leaves nothing to clean up (the temporary API server started early
+    is stopped at exit)."""
     from curation.discover import folder_problem
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
@@ -428,7 +429,11 @@ def main(argv: list[str] | None = None) -> int:
         args.api_server = EarlyApiServer.start_unless_configured()
     handlers = {"synth": _run_synth, "curate": _run_curate, "plan": _run_plan, "audit": _run_audit,
                 "verify": _run_verify, "evaluate": _run_evaluate}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    finally:
+        if args.api_server is not None and not args.api_server.serving:  # refused: no flow will talk to it
+            args.api_server.stop()
 
 
 if __name__ == "__main__":

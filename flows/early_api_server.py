@@ -13,9 +13,10 @@ switched off there: no server is started), then, once Prefect is imported, from 
 a `prefect.toml` may name a server): if they say Prefect would not start one, this one is stopped unused. If the
 server does not come up, it is stopped and the run falls back to Prefect's own, with a warning.
 
-The server is stopped, and waited for, when the process exits (`atexit`, after Prefect's log and event workers have
-drained, as Prefect stops its own), on success, on error and on Ctrl-C; on Linux it is also sent SIGTERM by the
-kernel if the command dies without running its exit handlers (SIGTERM, SIGKILL).
+Once serving, the server is stopped, and waited for, when the process exits (`atexit`, after Prefect's log and event
+workers have drained, as Prefect stops its own), on success, on error and on Ctrl-C; a server the command never
+pointed Prefect at (a refused run) is stopped as soon as the command is done. On Linux the kernel also sends it
+SIGTERM if the command dies without running its exit handlers (SIGTERM, SIGKILL).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class EarlyApiServer:
         self.app_dir = app_dir
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
+        self.serving = False  # True once Prefect is pointed at it
         self.started_s = time.monotonic()
         self._spawn()
         atexit.register(self.stop)
@@ -167,10 +169,11 @@ class EarlyApiServer:
                            "starts its own", self.process.pid, problem)
             self.stop()
             return False
-        logger.info("Temporary server on %s (pid %s), started %.1f s before the flow", self.address,
+        logger.info("Temporary server on %s (pid %s), answering %.1f s after the command started it", self.address,
                     self.process.pid, time.monotonic() - self.started_s)
         os.environ["PREFECT_API_URL"] = self.api_url
         prefect.context.refresh_global_settings_context()
+        self.serving = True
         return True
 
     def stop(self) -> None:

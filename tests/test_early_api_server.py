@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,14 +51,29 @@ def command_env(prefect_home: Path, api_url: str | None = None) -> dict[str, str
     return env
 
 
-def assert_gone(pid: int, address: str) -> None:
-    """The server process no longer exists (reaped by the command, not left to run under another parent), and
-    nothing listens on its port."""
+def server_pids(prefect_home: Path) -> list[int]:
+    """The Prefect API server processes running with this Prefect home, whatever their parent, from /proc."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # not a process, or one that has just exited
+            continue
+        if b"prefect.server.api.server:create_app" in cmdline and f"PREFECT_HOME={prefect_home}".encode() in environ:
+            pids.append(int(proc.name))
+    return pids
+
+
+def assert_gone(pid: int, address: str, prefect_home: Path) -> None:
+    """The server process no longer exists (reaped by the command, not left to run under another parent), nothing
+    listens on its port, and no other server runs with the command's Prefect home."""
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     host, port = address.removeprefix("http://").split(":")
     with pytest.raises(ConnectionRefusedError), socket.create_connection((host, int(port)), timeout=5):
         pass
+    assert server_pids(prefect_home) == []
 
 
 def test_plan_reports_to_the_server_started_early_and_leaves_no_process(tmp_path, prefect_home):
@@ -73,7 +89,7 @@ def test_plan_reports_to_the_server_started_early_and_leaves_no_process(tmp_path
     assert VIEW_AT.findall(done.stderr) == [address]
     assert PREFECTS_OWN not in done.stderr
     assert f"Stopping temporary server on {address} (pid {pid})" in done.stderr
-    assert_gone(pid, address)
+    assert_gone(pid, address, prefect_home)
 
 
 def test_an_interrupted_run_stops_the_server_started_early(tmp_path, prefect_home):
@@ -102,7 +118,7 @@ def test_an_interrupted_run_stops_the_server_started_early(tmp_path, prefect_hom
     assert "KeyboardInterrupt" in stderr
     ours = OURS.search(stderr)
     assert ours is not None, stderr[-3000:]
-    assert_gone(int(ours.group(3)), ours.group(1))
+    assert_gone(int(ours.group(3)), ours.group(1), prefect_home)
 
 
 def test_with_an_api_url_set_no_server_is_started(tmp_path, prefect_api_url):
@@ -113,3 +129,20 @@ def test_with_an_api_url_set_no_server_is_started(tmp_path, prefect_api_url):
     assert done.returncode == 0, done.stderr[-3000:]
     assert OURS.search(done.stderr) is None and PREFECTS_OWN not in done.stderr
     assert VIEW_AT.findall(done.stderr) == [prefect_api_url.removesuffix("/api")]
+
+
+def test_a_refused_run_leaves_no_server_behind(tmp_path):
+    """A run refused before its flow (exit 2: no source folder) started the server, and stopped it before exiting."""
+    prefect_home = tmp_path / "prefect-home"
+    command = subprocess.Popen([str(SAVGBENCH), "curate", str(tmp_path / "missing"), str(tmp_path / "out")],
+                               env=command_env(prefect_home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    seen = set()
+    while command.poll() is None:
+        seen.update(server_pids(prefect_home))
+        time.sleep(0.02)
+    assert command.returncode == 2, command.stderr.read()
+    assert len(seen) == 1
+    assert server_pids(prefect_home) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(seen.pop(), 0)
