@@ -109,7 +109,8 @@ RSS_SAMPLE_INTERVAL_S = 0.1
 # Mean absolute difference (0–255 scale) between our frames and v360's below which the two crops agree: both use
 # bilinear sampling of the same source pixels, so only codec noise and sub-pixel sampling differ.
 AGREEMENT_LIMIT = 8.0
-CHILD_MODES = ("render", "pure", "flow", "server")
+CHILD_MODES = ("render", "pure", "server")  # and "flow", run as benchmarks.bench_curate_flow (see child_flow)
+FLOW_CHILD_MODULE = "benchmarks.bench_curate_flow"
 
 
 @dataclass(frozen=True)
@@ -515,16 +516,11 @@ def _report_seconds(output_dir: Path) -> dict[str, float]:
     return {name: float(value) for name, value in rows}
 
 
-def child_flow(source_dir: Path, output_dir: Path) -> dict:
-    """Child mode `flow`: `savgbench curate SOURCE OUTPUT` (flows.cli.main) in the order the command runs it, each
-    step on its own clock: Prefect's temporary API server started first (`flows.early_api_server`, before Prefect
-    is imported), then the imports, then the wait for the server (what of its start-up the imports did not cover),
-    then the flow run."""
-    started_s = time.perf_counter()
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # as flows.cli sets it
-    from flows.early_api_server import EarlyApiServer
-
-    server = EarlyApiServer.start_unless_configured()
+def child_flow(source_dir: Path, output_dir: Path, server, started_s: float) -> dict:
+    """Child mode `flow` (run as `benchmarks.bench_curate_flow`, which starts `server`, Prefect's temporary API
+    server, at `started_s`, before importing this module, as `savgbench curate` does before its imports):
+    `savgbench curate SOURCE OUTPUT` (flows.cli.main), each step on its own clock: the imports (this module's and
+    the CLI's), the wait for the server after them (what of its start-up the imports did not cover), the flow run."""
     import flows.cli
     import flows.curate  # noqa: F401 - the CLI would import it later; here its import is timed with Prefect's
 
@@ -566,8 +562,6 @@ def child_main(mode: str, source_dir: Path, output_dir: Path, result_path: Path)
         result = child_render(source_dir, output_dir)
     elif mode == "pure":
         result = child_pure(source_dir, output_dir)
-    elif mode == "flow":
-        result = child_flow(source_dir, output_dir)
     else:
         result = child_server()
     write_text_atomic(result_path, json.dumps(result))
@@ -769,7 +763,8 @@ def measure_flow(work_dir: Path, n_recordings: int, duration_s: float) -> FlowCo
         output_dir = work_dir / f"out-flow-{mode}"
         shutil.rmtree(output_dir, ignore_errors=True)
         log(f"curating the {n_recordings} recordings: {'without Prefect' if mode == 'pure' else 'savgbench curate'}")
-        runs[mode] = run_child(mode, source_dir, output_dir, work_dir, env=env)
+        runs[mode] = run_child(mode, source_dir, output_dir, work_dir, env=env,
+                               module=FLOW_CHILD_MODULE if mode == "flow" else MODULE)
         settle()
         log(f"{mode}: {runs[mode].result['n_clips']} clips in {runs[mode].wall_s:.1f} s")
     return FlowComparison(n_recordings, duration_s, fresh.result["server_start_s"], runs["pure"], runs["flow"])
@@ -1244,7 +1239,8 @@ def flow_rows(flow: FlowComparison) -> list[tuple[str, str, str, str]]:
         (f"{tag}   other processes' load meanwhile, % of the machine", format_pct(pure.others_load_pct), "", "-"),
         *breakdown_rows(f"{tag}  ", pure.result["seconds"], None),
         (f"{tag} savgbench curate: process wall (start to exit)", f"{run.wall_s:.1f} s", "", "-"),
-        (f"{tag}   imports (Python, Prefect, flows)", f"{run.result['import_s']:.1f} s", "", "-"),
+        (f"{tag}   imports (Python, the benchmark's modules, Prefect, flows)", f"{run.result['import_s']:.1f} s", "",
+         "-"),
         (f"{tag}   waiting for the temporary server after them (started before them), existing database",
          f"{run.result['server_start_s']:.1f} s", "", "-"),
         (f"{tag}   ephemeral server startup, fresh database (a first run ever)", f"{flow.fresh_server_start_s:.1f} s",
