@@ -177,14 +177,25 @@ class EarlyApiServer:
         return True
 
     def stop(self) -> None:
-        """Terminate the server and wait for it (killed after 5 s, as Prefect does); safe to call twice."""
+        """Terminate the server and wait for it (killed after 5 s, as Prefect does); safe to call twice. A server
+        Prefect was never pointed at (a refused run) served no one and may still be starting: it is killed at once,
+        so that its interrupted start-up prints nothing after the command's own last line. A second Ctrl-C while
+        waiting does not stop the wait: the server is reaped before the command exits."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
         logger.info("Stopping temporary server on %s (pid %s)", self.address, process.pid)
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        killed = not self.serving
+        if killed:
             process.kill()
-            process.wait()
+        else:
+            process.terminate()
+        while True:
+            try:
+                process.wait(timeout=None if killed else STOP_TIMEOUT_S)
+                return
+            except subprocess.TimeoutExpired:
+                process.kill()
+                killed = True
+            except KeyboardInterrupt:
+                continue

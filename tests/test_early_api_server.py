@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -94,21 +95,24 @@ def test_plan_reports_to_the_server_started_early_and_leaves_no_process(tmp_path
 
 def test_an_interrupted_run_stops_the_server_started_early(tmp_path, prefect_home):
     """Ctrl-C (SIGINT to the command alone, so the server is not told by the terminal) during the flow: the run
-    fails, and the command stops its server before it exits."""
+    fails, and the command stops its server before it exits. Ctrl-C is pressed again every 3 s until the command
+    starts unwinding (a KeyboardInterrupt can land where Prefect catches it)."""
     sample = starss22_sample() / "dev-train-tau"
     source = annotation_source(tmp_path / "source", tuple(sorted(path.stem for path in sample.glob("*.csv"))))
     command = subprocess.Popen([str(SAVGBENCH), "plan", str(source), str(tmp_path / "out"), "--annotations-only",
                                 "--recipe", "exhaustive"], env=command_env(prefect_home), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    lines = []
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(command.stderr), daemon=True)
+    reader.start()
     try:
-        for line in command.stderr:
-            lines.append(line)
-            if VIEW_AT.search(line):  # the flow run has begun on the server
-                command.send_signal(signal.SIGINT)
-                break
-        lines += command.stderr.readlines()
+        while command.poll() is None and not any(VIEW_AT.search(line) for line in list(lines)):
+            time.sleep(0.05)
+        while command.poll() is None and not any("KeyboardInterrupt" in line for line in list(lines)):
+            command.send_signal(signal.SIGINT)
+            time.sleep(3)
         code = command.wait(timeout=300)
+        reader.join(timeout=60)
     finally:
         if command.poll() is None:
             command.kill()
