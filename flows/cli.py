@@ -8,6 +8,11 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from flows.early_api_server import EarlyApiServer
+
+# The commands that run a Prefect flow in this process.
+FLOW_COMMANDS = ("curate", "plan")
+
 
 def _rate(text: str) -> Fraction:
     """A frame rate such as 29.97 or 30000/1001 (29.97 is read as the NTSC rate 30000/1001)."""
@@ -97,7 +102,8 @@ CURATE_EXIT_CODES = """exit codes:
 
 def _refusal(command: str, args, *, annotations_only: bool = False, render: bool = True) -> int | None:
     """The exit code and one line on stderr when a run cannot start (see CURATE_EXIT_CODES); None when it can.
-    Checked before Prefect starts, so a refusal leaves nothing to clean up."""
+    Checked before the flow runs, so a refusal leaves nothing to clean up (the temporary API server started early
+    is stopped at exit)."""
     from curation.discover import folder_problem
     from data_contracts.errors import ContractError
     from data_contracts.recipe import load_recipe
@@ -134,11 +140,10 @@ def _run_flow(command: str, flow, args, **parameters):
     from flows.runners import make_task_runner
     from tasks.run_lock import OutputBusy
 
-    # Prefect's in-process API server can take longer than its default 20 s to start on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args.task_runner or args.workers or args.dask_address:
         flow = flow.with_options(task_runner=make_task_runner(args.task_runner, args.workers, args.dask_address))
+    if args.api_server is not None:
+        args.api_server.point_prefect_at_it()
     state = flow(str(args.source), str(args.out), recipe=args.recipe, overrides=list(args.overrides),
                  return_state=True, **parameters)
     try:
@@ -415,9 +420,20 @@ def main(argv: list[str] | None = None) -> int:
     _add_verify(sub)
     _add_evaluate(sub)
     args = parser.parse_args(argv)
+    args.api_server = None
+    if args.command in FLOW_COMMANDS:
+        # Prefect's temporary API server can take longer than its default 20 s to start on a busy 2-core machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # Before anything imports Prefect: the server starts while the command imports (flows/early_api_server.py).
+        args.api_server = EarlyApiServer.start_unless_configured()
     handlers = {"synth": _run_synth, "curate": _run_curate, "plan": _run_plan, "audit": _run_audit,
                 "verify": _run_verify, "evaluate": _run_evaluate}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    finally:
+        if args.api_server is not None and not args.api_server.serving:  # refused: no flow will talk to it
+            args.api_server.stop()
 
 
 if __name__ == "__main__":
