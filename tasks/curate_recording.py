@@ -111,7 +111,9 @@ def recording_funnel(plan: RecordingPlan, rendered: Sequence | None = None) -> d
 def budget_selection(plan: RecordingPlan, thresholds: Mapping[str, int] | None) -> RecordingPlan:
     """The plan with only the clips its split's budget keeps: those whose `curation.budget.clip_hash` is at or
     below their target class's threshold (`thresholds`: target class -> threshold, from
-    `tasks.outcomes.decide_budgets`). The plan as it is when `thresholds` is None (no budget)."""
+    `tasks.outcomes.decide_budgets`). With `fill_max_near_duplicates` (the plan's `fill`), also the fill clips at
+    or below their class's fill threshold (`fill_threshold_key`; none without one), in plan order with the others.
+    The plan as it is when `thresholds` is None (no budget)."""
     if thresholds is None:
         return plan
     clips, is_fill = plan.clips, None
