@@ -51,9 +51,9 @@ import numpy as np
 from benchmarks.bench_curate import format_table, verdict
 from curation.budget import (
     class_budgets,
+    clip_budget,
     clip_hashes,
-    fill_budgets,
-    fill_limit,
+    fill_shares,
     hash_threshold,
     kept_by_threshold,
 )
@@ -267,15 +267,12 @@ def _filled(fill_targets: np.ndarray, n_kept: int, near_duplicates: int, source_
             recipe: Recipe) -> dict[str, int]:
     """One split's fill clips per target class, as the flow decides them (`tasks.outcomes.decide_budgets`): none
     unless the clips kept fall short of B, then as many as `fill_limit` allows, shared by `fill_budgets`."""
-    filled = dict.fromkeys(TARGET_CLASSES, 0)
     if recipe.fill_max_near_duplicates is None:
-        return filled
-    budget = class_budgets({"clips": sys.maxsize}, source_hours, recipe.max_clips_per_source_hour, None)["clips"]
-    n_fill = min(max(0, budget - n_kept), fill_limit(n_kept, near_duplicates, recipe.fill_max_near_duplicates))
+        return dict.fromkeys(TARGET_CLASSES, 0)
     fill_candidates = {target: int((fill_targets == target).sum()) for target in TARGET_CLASSES}
-    filled.update(fill_budgets({target: n for target, n in fill_candidates.items() if n}, n_fill,
-                               recipe.class_balance_dict()))
-    return filled
+    return fill_shares(fill_candidates, n_kept, near_duplicates,
+                       clip_budget(source_hours, recipe.max_clips_per_source_hour), recipe.fill_max_near_duplicates,
+                       recipe.class_balance_dict())
 
 
 def funnel_table(evaluation: Evaluation) -> str:

@@ -25,9 +25,11 @@ __all__ = [
     "KEEP_ALL",
     "KEEP_NONE",
     "class_budgets",
+    "clip_budget",
     "clip_hash",
     "fill_budgets",
     "fill_limit",
+    "fill_shares",
     "clip_hashes",
     "hash_threshold",
     "keep_by_hash",
@@ -88,15 +90,29 @@ def class_budgets(candidates_per_class: Mapping[str, int], source_hours: float,
         if class_balance is None:
             return dict(candidates)
         return _balanced(candidates, weights)
-    if not (math.isfinite(source_hours) and source_hours >= 0):
-        raise ValueError(f"class budgets: source_hours={source_hours!r}: must be a finite number >= 0")
-    if not (math.isfinite(max_clips_per_source_hour) and max_clips_per_source_hour > 0):
-        raise ValueError(f"class budgets: max_clips_per_source_hour={max_clips_per_source_hour!r}: must be > 0")
-    budget = math.floor(Fraction(max_clips_per_source_hour) * Fraction(source_hours) + Fraction(1, 2))
+    budget = clip_budget(source_hours, max_clips_per_source_hour)
     if class_balance is None:
         # Weights proportional to the candidates: every class gets the same fraction.
         weights = {target: Fraction(count) for target, count in candidates.items()}
     return _water_filled(candidates, weights, budget)
+
+
+def clip_budget(source_hours: float, max_clips_per_source_hour: float) -> int:
+    """A split's budget B: round(max_clips_per_source_hour × source_hours) clips, halves up, computed exactly."""
+    if not (math.isfinite(source_hours) and source_hours >= 0):
+        raise ValueError(f"class budgets: source_hours={source_hours!r}: must be a finite number >= 0")
+    if not (math.isfinite(max_clips_per_source_hour) and max_clips_per_source_hour > 0):
+        raise ValueError(f"class budgets: max_clips_per_source_hour={max_clips_per_source_hour!r}: must be > 0")
+    return math.floor(Fraction(max_clips_per_source_hour) * Fraction(source_hours) + Fraction(1, 2))
+
+
+def fill_shares(fill_candidates_per_class: Mapping[str, int], n_kept: int, near_duplicates: int, budget: int,
+                max_mean_near_duplicates: float, class_balance: Mapping[str, float] | None) -> dict[str, int]:
+    """How many fill clips each target class of a split takes: none unless its `n_kept` clips (every clip left
+    after the clip gap, holding `near_duplicates` near-repeats in all) fall short of its `budget` B; then the
+    shortfall, at most `fill_limit`, shared by `fill_budgets` among the classes' fill candidates."""
+    n_fill = min(max(0, budget - n_kept), fill_limit(n_kept, near_duplicates, max_mean_near_duplicates))
+    return fill_budgets(fill_candidates_per_class, n_fill, class_balance)
 
 
 def fill_limit(n_kept: int, near_duplicates: int, max_mean_near_duplicates: float) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from curation.budget import KEEP_NONE, class_budgets, fill_budgets, fill_limit, hash_threshold
+from curation.budget import KEEP_NONE, class_budgets, clip_budget, fill_shares, hash_threshold
 from curation.discover import SourceRecording
 from curation.plan import FUNNEL_STAGES
 from data_contracts.classes import SPLITS, TARGET_CLASSES
@@ -181,18 +180,15 @@ def decide_budgets(hashes: Mapping[str, Mapping[str, Sequence[np.ndarray]]], rec
             after_class_balance = {target: balanced[target] if balanced[target] >= kept[target]
                                    else candidates[target] for target in TARGET_CLASSES}
         # B itself: the budget of a single class with more candidates than any budget.
-        budget = None if rate is None else class_budgets({"clips": sys.maxsize}, source_hours, rate, None)["clips"]
+        budget = None if rate is None else clip_budget(source_hours, rate)
         thresholds = {target: hash_threshold(by_class[target], kept[target]) for target in TARGET_CLASSES}
         fill_candidates, filled = {}, {}
         if recipe.fill_max_near_duplicates is not None:
             fill_by_class = _split_hashes(fill_hashes or {}, split)
             fill_candidates = {target: int(values.size) for target, values in fill_by_class.items()}
-            n_kept = sum(kept.values())
-            shortfall = max(0, budget - n_kept)  # only when every clip after the clip gap is kept
-            n_fill = min(shortfall, fill_limit(n_kept, (near_duplicates or {}).get(split, 0),
-                                               recipe.fill_max_near_duplicates))
-            filled = {**dict.fromkeys(TARGET_CLASSES, 0), **fill_budgets(
-                {target: n for target, n in fill_candidates.items() if n}, n_fill, balance)}
+            shares = fill_shares(fill_candidates, sum(kept.values()), (near_duplicates or {}).get(split, 0), budget,
+                                 recipe.fill_max_near_duplicates, balance)
+            filled = {target: shares[target] for target in TARGET_CLASSES}
             for target in TARGET_CLASSES:
                 thresholds[fill_threshold_key(target)] = (hash_threshold(fill_by_class[target], filled[target])
                                                           if filled[target] else KEEP_NONE)

@@ -20,6 +20,7 @@ from curation.budget import (
     clip_hashes,
     fill_budgets,
     fill_limit,
+    fill_shares,
     hash_threshold,
     keep_by_hash,
     kept_by_threshold,
@@ -27,6 +28,7 @@ from curation.budget import (
 from tests.helpers import PROJECT_ROOT
 
 CLASSES = ("speech", "instrument", "other")
+BALANCE = {"speech": 2, "instrument": 1}
 
 candidates_strategy = st.dictionaries(st.sampled_from(CLASSES), st.integers(0, 5000), min_size=1, max_size=3)
 weights_strategy = st.floats(0.1, 10.0).map(lambda weight: round(weight, 2))
@@ -232,3 +234,12 @@ def test_fill_budgets_examples():
         fill_budgets({"speech": 5, "other": 3}, 4, {"speech": 1})
     with pytest.raises(ValueError, match="n_fill=-1"):
         fill_budgets({"speech": 5}, -1, None)
+
+
+def test_fill_shares_fill_only_a_split_short_of_its_budget():
+    candidates = {"speech": 500, "instrument": 500}
+    # 800 kept of B = 700: nothing to fill; 600 kept with no near-repeats: the 100 short, shared 2 : 1.
+    assert fill_shares(candidates, 800, 0, 700, 0.9, BALANCE) == {"instrument": 0, "speech": 0}
+    assert fill_shares(candidates, 600, 0, 700, 0.9, BALANCE) == {"instrument": 33, "speech": 67}
+    # 600 kept holding 500 near-repeats: fill_limit(600, 500, 0.9) = 36 of the 100 short.
+    assert sum(fill_shares(candidates, 600, 500, 700, 0.9, BALANCE).values()) == fill_limit(600, 500, 0.9) == 36
