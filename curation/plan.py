@@ -496,10 +496,13 @@ def plan_recording(
     duration_s: float,
     annotation_rows: Sequence,
     recipe: Recipe,
+    with_fill: bool = True,
 ) -> RecordingPlan:
     """Apply the recipe's windows, views, selection rule and de-duplication policies to one recording's annotations:
     qualifying (window, view) pairs (within `max_views_per_window`), then `min_view_separation_deg`
-    (`separate_views`), then `min_clip_gap_frames` (`space_clips_in_time`), each only when set."""
+    (`separate_views`), then `min_clip_gap_frames` (`space_clips_in_time`), each only when set. With
+    `fill_max_near_duplicates`, also the clips that may fill a short budget (`RecordingPlan.fill`), unless
+    `with_fill` is False (a caller that knows its split fills nothing)."""
     views = tuple(View(float(a), float(e)) for e in recipe.view_elevations_deg for a in recipe.view_azimuths_deg)
     n_label_frames = whole_label_frames(duration_s)
     track = EventTrack.from_rows(annotation_rows)
@@ -519,7 +522,7 @@ def plan_recording(
 
     clips = _planned_clips(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept)
     fill = None
-    if recipe.fill_max_near_duplicates is not None:
+    if recipe.fill_max_near_duplicates is not None and with_fill:
         fill = _fill_pool(recording_id, source_folder, split, recipe, track, onscreen, views, starts, kept,
                           selection.kept, clips)
     return RecordingPlan(

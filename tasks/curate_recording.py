@@ -222,7 +222,11 @@ def _selected_plan(loaded: LoadedRecording, recipe: Recipe, thresholds: Mapping[
                                 recipe, drawn)
         run_logger(__name__).info("%s: %d clips drawn", row.recording_id, len(plan.clips))
         return plan
-    plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
+    # The fill pool only where the split's budget takes fill clips (see `budget_selection`).
+    fills = thresholds is not None and any(thresholds.get(fill_threshold_key(target), KEEP_NONE) != KEEP_NONE
+                                           for target in TARGET_CLASSES)
+    plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe,
+                          with_fill=fills)
     n_selected = len(plan.clips)
     plan = budget_selection(plan, thresholds)
     run_logger(__name__).info("%s: %d candidates, %d qualifying, %d kept%s", row.recording_id, plan.n_candidates,

@@ -264,11 +264,11 @@ def test_a_recording_whose_plan_raises_is_rejected_once_and_the_run_goes_on(anno
     real_plan = tasks.curate_recording.plan_recording
     calls = []
 
-    def plan_recording(recording_id, *args):
+    def plan_recording(recording_id, *args, **kwargs):
         calls.append(recording_id)
         if recording_id == "fold3_room4_mix001" and calls.count(recording_id) == failing_call:
             raise ZeroDivisionError("no windows")
-        return real_plan(recording_id, *args)
+        return real_plan(recording_id, *args, **kwargs)
 
     monkeypatch.setattr(tasks.curate_recording, "plan_recording", plan_recording)
     run = plan_run(annotations_source, tmp_path / "out", BUDGET)
