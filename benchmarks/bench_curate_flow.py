@@ -8,22 +8,19 @@ the result (bench_curate's `child_flow`) is written to RESULT as JSON, last, so 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 STARTED_S = time.perf_counter()
-# As flows.cli.main sets them before it starts the server.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from flows.early_api_server import EarlyApiServer  # noqa: E402 - the standard library only
+from flows.early_api_server import EarlyApiServer, set_prefect_defaults  # noqa: E402 - the standard library only
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 5 or argv[:2] != ["--child", "flow"]:
         print("usage: python -m benchmarks.bench_curate_flow --child flow SOURCE OUTPUT RESULT", file=sys.stderr)
         return 2
+    set_prefect_defaults()  # as flows.cli.main does before it starts the server
     server = EarlyApiServer.start_unless_configured()
     import json
     from pathlib import Path

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from fractions import Fraction
 from pathlib import Path
 
-from flows.early_api_server import EarlyApiServer
+from flows.early_api_server import EarlyApiServer, set_prefect_defaults
 
 # The commands that run a Prefect flow in this process.
 FLOW_COMMANDS = ("curate", "plan")
@@ -422,9 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.api_server = None
     if args.command in FLOW_COMMANDS:
-        # Prefect's temporary API server can take longer than its default 20 s to start on a busy 2-core machine.
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        set_prefect_defaults()
         # Before anything imports Prefect: the server starts while the command imports (flows/early_api_server.py).
         args.api_server = EarlyApiServer.start_unless_configured()
     handlers = {"synth": _run_synth, "curate": _run_curate, "plan": _run_plan, "audit": _run_audit,

@@ -45,6 +45,14 @@ STOP_TIMEOUT_S = 5.0
 FALSE_TEXTS = {"0", "false", "f", "no", "n", "off"}
 
 
+def set_prefect_defaults() -> None:
+    """The environment defaults of a command that runs a flow, set before the server starts so that it inherits them
+    (a value already in the environment wins): no analytics (this machine may be offline), and up to 120 s for
+    Prefect's temporary API server to start, which can take longer than its default 20 s on a busy 2-core machine."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def _free_port() -> int:
     """A port on 127.0.0.1 that no one listens on now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
