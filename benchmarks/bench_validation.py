@@ -148,6 +148,7 @@ def _clips(rng: np.random.Generator, recording_id: str, folder: str, split: str,
         "video_path": pa.array([f"{split}/video/{c}.mp4" for c in clip_ids]),
         "audio_path": pa.array([f"{split}/audio/{c}.wav" for c in clip_ids]),
         "metadata_path": pa.array([f"{split}/metadata/{c}.csv" for c in clip_ids]),
+        "foa_path": pa.nulls(n, pa.string()),  # a stereo-only recipe writes no FOA files
         "recipe_hash": pa.array([HASH] * n),
         "visual_confirmation_rate": pa.nulls(n, pa.float64()),
     }
