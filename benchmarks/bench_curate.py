@@ -652,12 +652,16 @@ def clip_args(source_video: Path, clip: ClipRow, wav_path: Path, out_path: Path,
         f":yaw={yaw_deg:g}:pitch={clip.view_elevation_deg:g}:w={recipe.content_width}:h={recipe.content_height},"
         f"pad={recipe.frame_width}:{recipe.frame_height}:{left_px}:{top_px}"
     )
+    # The clip's stereo as the mp4's AAC track, as ours (none with the recipe's `video_audio` null).
+    audio_input = [] if recipe.video_audio is None else ["-f", "wav", "-i", str(wav_path)]
+    audio_output = ["-an"] if recipe.video_audio is None else [
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ar", str(recipe.audio_rate), "-ac", "2"]
     return [
         "-y", "-ss", f"{clip.start_s:.3f}", "-t", f"{recipe.window_s:g}", "-i", str(source_video),
-        "-f", "wav", "-i", str(wav_path),
+        *audio_input,
         "-vf", video_filter,
         *video_encoder_args(recipe.video_codec), "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "96k", "-ar", str(recipe.audio_rate), "-ac", "2",
+        *audio_output,
         "-f", "mp4", str(out_path),
     ]
 

@@ -11,8 +11,9 @@ annotation file alone, which the run rejects as incomplete).
 
 The per-clip run: for a sample of the written clips, one ffmpeg per clip doing the same job the way the challenge
 generator does it (one decode of the 360-degree source from the clip's start, `v360` crop to the clip's view at
-640x360, encode with the recipe's codec and settings as ours, with the clip's stereo wav encoded beside it: the wav
-is ours, so the per-clip run is charged nothing for rotating and decoding the FOA, and its figure is a lower bound),
+640x360, encode with the recipe's codec and settings as ours, video only as ours (the recipe's `video_audio` null; with
+an AAC track the clip's stereo wav, ours, would be encoded beside it), so the per-clip run is charged nothing for the
+audio: its figure is a lower bound),
 each clip several times, the median kept. Goal: ours at least 20x cheaper per clip. Beside it, the encode alone of
 the same clips' frames (our 640x360 mp4s re-encoded with the same settings): a cost both approaches pay in full per
 clip, so per-clip run / encode alone is the most any renderer could gain; and the per-clip decode alone (seek, decode
@@ -422,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     print_header("DCASE2025 stereo SELD job: seconds per clip (issue #16)", command, work_dir, temporary)
     print(f"source:  {source.recording_id} (seed {args.seed}), 1920x960, {source_fps} fps, 60 s")
     print(f"ours:    savgbench curate SRC OUT {' '.join(curate_args(args.clips))}")
-    print(f"per-clip run: one ffmpeg per clip (-ss START -t {recipe.window_s:g} -i src.mp4 -f wav -i clip.wav, "
+    audio_note = ("-an, no audio track as ours" if recipe.video_audio is None else
+                  "-f wav -i clip.wav + AAC as ours; the clip wav is ours (no FOA rotation or mid-side charged to it)")
+    print(f"per-clip run: one ffmpeg per clip (-ss START -t {recipe.window_s:g} -i src.mp4, "
           f"fps={fps},v360 to {recipe.content_width}x{recipe.content_height} h_fov {recipe.h_fov_deg:g}; "
-          f"{' '.join(video_encoder_args(recipe.video_codec))} + AAC as ours); the clip wav is ours (no FOA rotation "
-          "or mid-side charged to it).")
+          f"{' '.join(video_encoder_args(recipe.video_codec))}; {audio_note}).")
     print(f"{len(samples)} clips, {args.per_clip_repeats} runs each; 'diff' = mean |RGB difference| (0-255) "
           "between its frames and ours:")
     for s in samples:

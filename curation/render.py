@@ -307,11 +307,11 @@ def to_i420(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
 
 
-def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, fps: int | Fraction,
+def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut | None, fps: int | Fraction,
                  video_codec: str = "h264") -> None:
     """One clip's mp4: its frames (I420, each (H·3/2, W) uint8, as `to_i420` makes them) encoded with the recipe's
-    `video_codec` (`VIDEO_ENCODERS`: H.264 or MPEG-4 Part 2) plus the clip's AAC packets, written to a partial name
-    then moved.
+    `video_codec` (`VIDEO_ENCODERS`: H.264 or MPEG-4 Part 2) plus the clip's AAC packets (none with `audio` None,
+    the recipe's `video_audio` null: a video-only mp4), written to a partial name then moved.
 
     Encoded in-process with PyAV: a process per clip cost more than the encoding itself. PyAV releases
     the GIL while encoding, so a few threads keep both cores busy. The audio packets are muxed as they are; their
@@ -327,13 +327,14 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut, 
                 video.width, video.height, video.pix_fmt = width_px, height_px, "yuv420p"
                 video.options = dict(options)
                 video.thread_count = 1
-                audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
-                audio_stream.codec_context.extradata = audio.extradata
-                audio_stream.time_base = Fraction(1, audio.rate_hz)
+                if audio is not None:
+                    audio_stream = container.add_stream("aac", rate=audio.rate_hz, layout="stereo")
+                    audio_stream.codec_context.extradata = audio.extradata
+                    audio_stream.time_base = Fraction(1, audio.rate_hz)
                 for yuv in frames:
                     container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
                 container.mux(video.encode())
-                for pts, duration, payload in audio.packets:
+                for pts, duration, payload in () if audio is None else audio.packets:
                     packet = av.Packet(payload)
                     packet.stream, packet.time_base = audio_stream, audio_stream.time_base
                     packet.pts = packet.dts = pts
@@ -418,14 +419,15 @@ class FinishedClip:
     seconds: dict[str, float]
 
 
-def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], aac_chunks: dict[int, Future],
+def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], aac_chunks: dict[int, Future] | None,
                  prepared: np.ndarray, weights: dict, output_dir: Path, recipe: Recipe,
                  fps: Fraction | None = None) -> FinishedClip:
     """Cut the clip's stereo, reject it if clipped, else write its wav (and FOA), metadata csv and mp4 (in a worker
     thread), the mp4 at `fps` (the recipe's when None).
 
     `aac_chunks` are the futures of its view's AAC chunks the clip needs (`aac_chunks_of_clip`), submitted to the
-    same pool before this clip, so they are running or done by the time a worker takes it up.
+    same pool before this clip, so they are running or done by the time a worker takes it up; None when the mp4 has
+    no audio track (the recipe's `video_audio` null).
     """
     t0 = time.thread_time()
     clip = plan_clip.clip
@@ -442,9 +444,9 @@ def _finish_clip(plan_clip: ClipPlan, frames: Sequence[np.ndarray], aac_chunks: 
     write_bytes_atomic(output_dir / clip.metadata_path, clip_metadata_csv(plan_clip, recipe.label_format).encode(),
                        fsync=CLIP_FSYNC)
     t1, waited_s = time.thread_time(), time.perf_counter()
-    chunks = {index: future.result() for index, future in aac_chunks.items()}
+    chunks = {index: future.result() for index, future in (aac_chunks or {}).items()}
     waited_s = time.perf_counter() - waited_s
-    audio = aac_cut(chunks, first, samples, recipe.audio_rate)
+    audio = None if aac_chunks is None else aac_cut(chunks, first, samples, recipe.audio_rate)
     t2 = time.thread_time()
     fps = recipe.fps if fps is None else fps
     _encode_clip(output_dir / clip.video_path, frames, audio, int(fps) if fps == int(fps) else fps,
@@ -513,7 +515,9 @@ def render_recording(
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
     starting: dict[int, list[int]] = defaultdict(list)  # first tick → clip positions in `clips`
-    # Each view's AAC chunks: how many clips still need each one, and (once submitted) its future.
+    # Each view's AAC chunks: how many clips still need each one, and (once submitted) its future. None without an
+    # audio track in the mp4 (`video_audio` null).
+    aac = recipe.video_audio is not None
     chunk_users: dict[tuple[tuple[float, float], int], int] = defaultdict(int)
     for pos, plan_clip in enumerate(clips):
         start_tick = grid_tick_of_label_frame(plan_clip.clip.start_frame, rate)
@@ -523,7 +527,7 @@ def render_recording(
             needed[tick].add(plan_clip.view_index)
         finishing[ticks[-1]].append(pos)
         starting[start_tick].append(pos)
-        for index in aac_chunks_of_clip(_first_sample(plan_clip.clip, recipe), recipe.samples_per_clip):
+        for index in aac_chunks_of_clip(_first_sample(plan_clip.clip, recipe), recipe.samples_per_clip) if aac else ():
             chunk_users[(_view_key(plan_clip), index)] += 1
     chunk_futures: dict[tuple[tuple[float, float], int], Future] = {}
     aac_seconds: list[float] = []
@@ -534,8 +538,11 @@ def render_recording(
         aac_seconds.append(time.thread_time() - started_s)
         return chunk
 
-    def aac_chunks_for(plan_clip: ClipPlan) -> dict[int, Future]:
-        """The futures of the AAC chunks the clip needs, each submitted to the pool the first time it is asked for."""
+    def aac_chunks_for(plan_clip: ClipPlan) -> dict[int, Future] | None:
+        """The futures of the AAC chunks the clip needs, each submitted to the pool the first time it is asked for
+        (None when the mp4 has no audio track)."""
+        if not aac:
+            return None
         futures = {}
         for index in aac_chunks_of_clip(_first_sample(plan_clip.clip, recipe), recipe.samples_per_clip):
             key = (_view_key(plan_clip), index)
@@ -574,7 +581,7 @@ def render_recording(
                 plan_clip = clips[pos]
                 frames = [cache[(t, plan_clip.view_index)] for t in clip_ticks[pos]]
                 aac_chunks = aac_chunks_for(plan_clip)
-                for index in aac_chunks:
+                for index in aac_chunks or ():
                     key = (_view_key(plan_clip), index)
                     chunk_users[key] -= 1
                     if not chunk_users[key]:  # the last clip needing it: this clip's task keeps it until done

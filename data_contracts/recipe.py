@@ -59,6 +59,10 @@ class Recipe:
             as released) or "mpeg4" (MPEG-4 Part 2, FFmpeg's native encoder at a fixed quantiser, tag mp4v: what
             the DCASE2025 stereo SELD generator writes with OpenCV's FourCC mp4v). What a clip's mp4 holds, so in
             the ledger's render key; left out of the hash at its default "h264".
+        video_audio: the mp4's audio track: "aac" (the clip's stereo, AAC, as released; the default, left out of
+            the hash) or None (YAML null: video only, as the DCASE2025 stereo SELD generator writes its mp4s with
+            OpenCV, whose writer has no audio; the stereo stays in the clip's WAV). What a clip's mp4 holds, so in
+            the ledger's render key.
         layout: where a clip's files go and how they are named (`curation.plan.clip_output_paths`): "savgbench"
             (`video_dev/<clip_id>.mp4`, `audio_dev/`, `metadata_dev/`, `foa_dev/`, as released) or "dcase2025",
             the DCASE2025 stereo SELD dataset's: `stereo_dev/<source_folder>/<name>.wav`, `video_dev/…mp4`,
@@ -136,6 +140,7 @@ class Recipe:
     audio_outputs: tuple[str, ...] = ("stereo",)
     label_format: str = "savgbench"
     video_codec: str = "h264"
+    video_audio: str | None = "aac"
     layout: str = "savgbench"
     class_map: tuple[tuple[int, str], ...] = ((0, "speech"), (1, "speech"), (9, "instrument"))
     min_onscreen_frames: int = 40
@@ -334,12 +339,14 @@ AUDIO_OUTPUTS = ("stereo", "foa")
 LABEL_FORMATS = ("savgbench", "dcase2025")
 # The clips' video codecs (`video_codec`; encoded by `curation.render`).
 VIDEO_CODECS = ("h264", "mpeg4")
+# The mp4's audio track (`video_audio`; None: none).
+VIDEO_AUDIO = ("aac",)
 # Where a clip's files go and how they are named (`layout`; `curation.plan.clip_output_paths`).
 LAYOUTS = ("savgbench", "dcase2025")
 # Keys added after outputs were curated, with their default as `to_dict` gives it: at the default, a key is left
 # out of the hash, so recipes from before it keep theirs.
 LATER_KEY_DEFAULTS: dict[str, Any] = {"audio_outputs": ["stereo"], "label_format": "savgbench", "layout": "savgbench",
-                                      "video_codec": "h264"}
+                                      "video_codec": "h264", "video_audio": "aac"}
 # Counts and sizes that must be positive; then every key held as an integer.
 _POSITIVE_INT_KEYS = (
     "window_frames",
@@ -429,6 +436,9 @@ def _coerce_fields(recipe: Recipe) -> dict[str, Any]:
         raise ContractError(f"recipe: label_format={recipe.label_format!r}: expected one of {', '.join(LABEL_FORMATS)}")
     if recipe.video_codec not in VIDEO_CODECS:
         raise ContractError(f"recipe: video_codec={recipe.video_codec!r}: expected one of {', '.join(VIDEO_CODECS)}")
+    if recipe.video_audio is not None and recipe.video_audio not in VIDEO_AUDIO:
+        raise ContractError(f"recipe: video_audio={recipe.video_audio!r}: expected one of {', '.join(VIDEO_AUDIO)}, "
+                            "or null for no audio track")
     if recipe.layout not in LAYOUTS:
         raise ContractError(f"recipe: layout={recipe.layout!r}: expected one of {', '.join(LAYOUTS)}")
     for key, as_number in (("sample_clips", _as_int), ("sample_seed", _as_int), ("sample_view_step_deg", _as_float)):

@@ -295,6 +295,7 @@ CHANGED_FIELDS = {
     "audio_outputs": ["stereo", "foa"],
     "label_format": "dcase2025",
     "video_codec": "mpeg4",
+    "video_audio": None,
     "layout": "dcase2025",
     "class_map": {0: "speech", 1: "speech"},
     "min_onscreen_frames": 30,

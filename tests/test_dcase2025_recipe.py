@@ -206,6 +206,7 @@ def test_29_97_fps_in_and_out_and_the_mid_side_stereo_at_24_khz(curated):
             stream = container.streams.video[0]
             assert stream.average_rate == NTSC and (stream.width, stream.height) == (640, 360), clip["clip_id"]
             assert (stream.codec_context.name, stream.codec_tag) == ("mpeg4", "mp4v"), clip["clip_id"]
+            assert not container.streams.audio, clip["clip_id"]  # video only, as the generator's OpenCV writer
             assert sum(1 for _ in container.decode(stream)) == 150
         foa, rate = sf.read(source / recording["audio_path"], dtype="float32")
         stereo, clip_rate = sf.read(out / clip["audio_path"], dtype="float64")

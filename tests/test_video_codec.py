@@ -1,6 +1,7 @@
 """`video_codec`: clips in H.264 (the default, bytes as before the key) or MPEG-4 Part 2 (tag mp4v, as the DCASE2025
 stereo SELD generator writes them); an mpeg4 clip shows the same pixels as the h264 clip within codec noise, has the
-same AAC track, and changing the codec of a curated folder renders its clips again."""
+same AAC track, and changing the codec of a curated folder renders its clips again. `video_audio`: the mp4's AAC
+track (the default) or none (null, as the generator's OpenCV writer), the video and the WAV unchanged."""
 
 import shutil
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.odd_recordings import block_difference, expected_clip_content, label_
 BASE = ["view_azimuths_deg=[0, 90, 180, 270]", "hop_frames=25", "min_onscreen_frames=10", "content_width=640",
         "content_height=360", "frame_width=640", "frame_height=360", "fps=source"]
 MPEG4 = [*BASE, "video_codec=mpeg4"]
+SILENT = [*MPEG4, "video_audio=null"]
 # Mean |RGB difference| (0-255) over a clip between its two codecs' frames: ~0.9 at the chosen quantiser; a frame
 # shifted by one source frame or a wrong view is tens.
 SAME_PIXELS_MEAN = 2.0
@@ -73,8 +75,9 @@ def decoded(path: Path):
 def curated(tmp_path_factory):
     source = tmp_path_factory.mktemp("codec-source")
     files = write_base_recording(source, "fold1_room1_mix001")
-    outs = {codec: tmp_path_factory.mktemp(f"codec-{codec}") for codec in ("h264", "mpeg4")}
-    runs = {codec: curate(source, outs[codec], overrides) for codec, overrides in (("h264", BASE), ("mpeg4", MPEG4))}
+    variants = (("h264", BASE), ("mpeg4", MPEG4), ("silent", SILENT))
+    outs = {name: tmp_path_factory.mktemp(f"codec-{name}") for name, _ in variants}
+    runs = {name: curate(source, outs[name], overrides) for name, overrides in variants}
     return source, files, outs, runs
 
 
@@ -113,3 +116,48 @@ def test_changing_the_codec_renders_the_clips_again_and_a_rerun_renders_nothing(
         assert (out / clip["video_path"]).read_bytes() == (outs["mpeg4"] / clip["video_path"]).read_bytes()
     _, again, _ = curate(source, out, MPEG4)
     assert again.n_rendered == 0 and again.n_clips == summary.n_clips
+
+
+def test_video_audio_in_the_recipe_and_the_render_key():
+    assert Recipe().video_audio == "aac" and "video_audio" not in Recipe().hashed_dict()
+    silent = load_recipe(overrides=["video_audio=null"])
+    assert silent.video_audio is None and silent.hashed_dict()["video_audio"] is None
+    assert silent.recipe_hash != Recipe().recipe_hash
+    assert load_recipe(overrides=["video_audio=aac"]).recipe_hash == Recipe().recipe_hash == "50a07c00b6a56c5e"
+    assert load_recipe(silent.to_dict()) == silent
+    assert load_recipe("dcase2025-stereo-seld").video_audio is None
+    assert load_recipe("release").video_audio == load_recipe("exhaustive").video_audio == "aac"
+    row = RecordingRow("fold1_room1_mix001", "dev-train-synth", "generation", "a.wav", "a.mp4", "a.csv", 10.0, "ok",
+                       None, "1" * 64, "2" * 64, "3" * 64, "0" * 16)
+    assert render_key(row, silent) != render_key(row, Recipe())
+    with pytest.raises(ContractError, match="recipe: video_audio='mp3': expected one of aac, or null"):
+        load_recipe(overrides=["video_audio=mp3"])
+
+
+def video_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(container.streams.video[0]) if packet.size]
+
+
+@pytest.mark.slow
+def test_without_an_audio_track_the_mp4_holds_the_same_video_and_the_wav_is_unchanged(curated, tmp_path):
+    source, _, outs, runs = curated
+    clips = runs["silent"][2]
+    assert len(clips) > 0 and [c["clip_id"] for c in clips] == [c["clip_id"] for c in runs["mpeg4"][2]]
+    for clip in clips:
+        with av.open(str(outs["silent"] / clip["video_path"])) as container:
+            assert len(container.streams.audio) == 0 and len(container.streams.video) == 1, clip["clip_id"]
+        with av.open(str(outs["mpeg4"] / clip["video_path"])) as container:
+            assert len(container.streams.audio) == 1, clip["clip_id"]
+        # The same encoded pictures, packet for packet, and the same stereo WAV and labels.
+        silent_video = video_packets(outs["silent"] / clip["video_path"])
+        assert silent_video == video_packets(outs["mpeg4"] / clip["video_path"]) and len(silent_video) == 150
+        for column in ("audio_path", "metadata_path"):
+            assert (outs["silent"] / clip[column]).read_bytes() == (outs["mpeg4"] / clip[column]).read_bytes()
+    # Adding the track back to a video-only folder renders its clips again, giving a fresh curate's bytes.
+    out = tmp_path / "out"
+    shutil.copytree(outs["silent"], out)
+    _, summary, again = curate(source, out, MPEG4)
+    assert summary.n_rendered == summary.n_clips == len(clips)
+    for clip in again:
+        assert (out / clip["video_path"]).read_bytes() == (outs["mpeg4"] / clip["video_path"]).read_bytes()
