@@ -1118,7 +1118,7 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = ("figure
 # time of the main thread; the last two are time spent inside the worker threads, summed over workers.
 STAGES = (
     ("audio", "audio: read FOA, chain once (main thread)"),
-    ("decode", "decode: waiting for the next 4 Hz source frame"),
+    ("decode", "decode: waiting for the next source frame a clip shows"),
     ("remap", "remap: cv2 perspective views + letterbox"),
     ("encode_wait", "encode_wait: waiting for the clip workers"),
 )

@@ -92,9 +92,12 @@ def letterbox_offset_px(content_width: int, content_height: int, frame_width: in
 
 
 def letterbox(content: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
-    """Centre `content` (H, W, C) in a black frame of frame_height × frame_width (256×144 → 56-px bars)."""
+    """Centre `content` (H, W, C) in a black frame of frame_height × frame_width (256×144 → 56-px bars); `content`
+    itself when it fills the frame (no copy)."""
     height, width = content.shape[:2]
     left, top = letterbox_offset_px(width, height, frame_width, frame_height)
+    if (width, height) == (frame_width, frame_height):
+        return content
     frame = np.zeros((frame_height, frame_width) + content.shape[2:], dtype=content.dtype)
     frame[top : top + height, left : left + width] = content
     return frame

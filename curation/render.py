@@ -19,7 +19,7 @@ import os
 import struct
 import time
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -562,6 +562,7 @@ def render_recording(
         if any(c.view_index == v for c in clips)
     }
     cache: dict[tuple[int, int], np.ndarray] = {}  # (tick, view) → letterboxed frame, I420
+    cached_ticks: deque[tuple[int, list[tuple[int, int]]]] = deque()  # (tick, its keys in `cache`), oldest first
     pending: list[tuple[ClipPlan, Future]] = []
     pool = ThreadPoolExecutor(max_workers=encode_workers)
     grid = GridFrames(video_path, rate, video_size_px, threads=decode_threads, wanted=needed)
@@ -573,9 +574,11 @@ def render_recording(
             for pos in starting.get(tick, ()):
                 aac_chunks_for(clips[pos])
             t1 = time.perf_counter()
-            for v in needed.get(tick, ()):
-                cache[(tick, v)] = to_i420(letterbox(render_view(frame, maps[v]), recipe.frame_width,
-                                                     recipe.frame_height))
+            keys = [(tick, v) for v in needed.get(tick, ())]
+            for key in keys:
+                cache[key] = to_i420(letterbox(render_view(frame, maps[key[1]]), recipe.frame_width,
+                                               recipe.frame_height))
+            cached_ticks.append((tick, keys))
             result.seconds["remap"] += time.perf_counter() - t1
             for pos in finishing.get(tick, ()):
                 plan_clip = clips[pos]
@@ -589,9 +592,12 @@ def render_recording(
                 future = pool.submit(_finish_clip, plan_clip, frames, aac_chunks, prepared, weights, output_dir,
                                      recipe, fps)
                 pending.append((plan_clip, future))
-            # Bounded memory: drop frames no clip needs any more, and wait for encoders that fall behind.
-            for key in [k for k in cache if k[0] <= tick - span]:
-                del cache[key]
+            # Bounded memory: drop frames no clip needs any more (the oldest ticks first: no scan of the whole cache,
+            # which holds thousands of frames when every clip has its own view), and wait for encoders that fall
+            # behind.
+            while cached_ticks and cached_ticks[0][0] <= tick - span:
+                for key in cached_ticks.popleft()[1]:
+                    del cache[key]
             while len(pending) > 4 * encode_workers:
                 t2 = time.perf_counter()
                 _collect(*pending.pop(0), result, on_clip)

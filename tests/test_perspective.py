@@ -128,5 +128,7 @@ def test_letterbox_puts_content_between_56_px_bars():
     assert letterbox_offset_px(256, 144, 256, 256) == (0, 56)
     assert framed[:56].max() == 0 and framed[200:].max() == 0
     assert (framed[56:200] == 200).all()
+    # Content that fills the frame is the frame: no bars, no copy.
+    assert letterbox(content, 256, 144) is content
     with pytest.raises(ValueError, match="does not fit"):
         letterbox_offset_px(300, 144, 256, 256)
