@@ -352,7 +352,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sample_clips of the measured curate run (the named recipe's is 30000)")
     parser.add_argument("--sample-clips", type=int, default=8, help="written clips redone the per-clip way")
     parser.add_argument("--per-clip-repeats", type=int, default=3, help="runs of each sampled clip (median kept)")
-    parser.add_argument("--generator-clips", type=int, default=3,
+    parser.add_argument("--generator-clips", type=int, default=6,
                         help="written clips redone the generator's way (scipy remap, mp4v; a few seconds each)")
     parser.add_argument("--child", nargs=4, metavar=("MODE", "SOURCE", "OUTPUT", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

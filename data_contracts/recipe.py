@@ -47,10 +47,10 @@ class Recipe:
             null) switches the high-pass off, as the DCASE2025 stereo SELD generator has none.
         gain_db: gain applied after the high-pass, dB.
         audio_outputs: the audio files written per clip, a list of "stereo" (the SAVGBench mid-side stereo WAV in
-            `audio_*/`; always written: the mp4's audio track, the clipping test and the metric use it) and "foa"
-            (the first-order ambisonics rotated to the view, 4 channels ACN/SN3D, after the same high-pass and
-            gain, at audio_rate, a 32-bit float WAV in `foa_*/`). Which files exist, not what a clip holds: left
-            out of the hash at its default ["stereo"], and adding "foa" later writes only the FOA files.
+            `audio_*/`; always written: the mp4's audio track (`video_audio`), the clipping test and the metric use
+            it) and "foa" (the first-order ambisonics rotated to the view, 4 channels ACN/SN3D, after the same
+            high-pass and gain, at audio_rate, a 32-bit float WAV in `foa_*/`). Which files exist, not what a clip
+            holds: left out of the hash at its default ["stereo"], and adding "foa" later writes only the FOA files.
         label_format: the per-clip label files (`metadata_*/`): "savgbench" (rows frame,class,x,y of the onscreen
             events of interest, as released) or "dcase2025" (header frame,class,source,azimuth,distance,onscreen,
             every event, azimuth relative to the view folded to the front; `curation.labels`). Left out of the
