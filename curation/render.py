@@ -4,11 +4,12 @@ The source video is decoded exactly once per recording whatever the number of vi
 grid tick takes the frame shown at its time by the frames' own timestamps (`GridFrames`), each view is remapped once
 per grid tick, and overlapping windows share those remapped frames. Audio goes through the view-independent chain
 (high-pass, gain, 16 kHz) once; each clip's WAV is then a slice times a 4×2 view matrix (rotation and mid-side
-decoding are linear). A view's stereo is AAC-encoded only where kept clips need it, in recording-aligned chunks of
-about 2 s, each encoded on its own (with a fixed pre-roll) by the worker threads while the main thread decodes
-video; a clip's AAC track is the run of its chunks' packets covering its 5 s plus one packet of pre-roll, with an
-MP4 edit list that trims it to exactly the clip's samples. Overlapping windows share chunks, and a clip's bytes
-depend only on its own span, never on which other clips a run renders.
+decoding are linear). A view's stereo is AAC-encoded (unless the recipe's `video_audio` is null: video-only mp4s)
+only where kept clips need it, in recording-aligned chunks of about 2 s, each encoded on its own (with a fixed
+pre-roll) by the worker threads while the main thread decodes video; a clip's AAC track is the run of its chunks'
+packets covering its 5 s plus one packet of pre-roll, with an MP4 edit list that trims it to exactly the clip's
+samples. Overlapping windows share chunks, and a clip's bytes depend only on its own span, never on which other
+clips a run renders.
 """
 
 from __future__ import annotations
@@ -515,8 +516,8 @@ def render_recording(
     needed: dict[int, set[int]] = defaultdict(set)  # tick → view indices
     finishing: dict[int, list[int]] = defaultdict(list)  # last tick → clip positions in `clips`
     starting: dict[int, list[int]] = defaultdict(list)  # first tick → clip positions in `clips`
-    # Each view's AAC chunks: how many clips still need each one, and (once submitted) its future. None without an
-    # audio track in the mp4 (`video_audio` null).
+    # Each view's AAC chunks: how many clips still need each one, and (once submitted) its future. None are encoded
+    # when the mp4 has no audio track (`video_audio` null).
     aac = recipe.video_audio is not None
     chunk_users: dict[tuple[tuple[float, float], int], int] = defaultdict(int)
     for pos, plan_clip in enumerate(clips):
