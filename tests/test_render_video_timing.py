@@ -2,6 +2,7 @@
 it, whatever the first frame's time, holes in the frames or B-frame reordering; a video that stops decoding, or
 ends, rejects exactly the clips it no longer covers, with a reason saying which."""
 
+import os
 from fractions import Fraction
 
 import av
@@ -11,7 +12,7 @@ import soundfile as sf
 
 from curation.media import MediaError, video_timing
 from curation.plan import plan_recording
-from curation.render import GridFrames, render_recording
+from curation.render import GridFrames, default_decode_threads, render_recording
 from data_contracts.annotations import AnnotationRow
 from data_contracts.recipe import load_recipe
 from tests.test_media_timing import (
@@ -84,6 +85,25 @@ def test_frames_no_wanted_tick_shows_are_skipped_without_changing_any_tick(video
     assert [(tick, frame_index(frame)) for tick, frame in grid] == [(m, every[m]) for m in sorted(wanted)]
     assert grid.last_tick == full.last_tick
     assert grid.n_decoded < full.n_decoded
+
+
+@pytest.mark.parametrize("name", ["late_gap", "regular"])
+def test_one_decoding_thread_shows_the_same_pixels_as_many(videos, name):
+    """The decoder's thread count (`default_decode_threads`) changes how fast, never what: every wanted tick's
+    picture is the same array, with and without frames skipped."""
+    wanted = set(range(0, 40, 2))
+    for ticks in (None, wanted):
+        one = [(tick, frame.copy()) for tick, frame in GridFrames(videos[name], Fraction(4), (WIDTH_PX, HEIGHT_PX),
+                                                                  threads=1, wanted=ticks)]
+        auto = list(GridFrames(videos[name], Fraction(4), (WIDTH_PX, HEIGHT_PX), threads=0, wanted=ticks))
+        assert [tick for tick, _ in one] == [tick for tick, _ in auto] and len(one) >= 4
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(one, auto))
+
+
+@pytest.mark.parametrize("cpus, threads", [(None, 1), (1, 1), (2, 1), (7, 1), (8, 2), (32, 8)])
+def test_the_decoder_gets_a_quarter_of_the_cpus(monkeypatch, cpus, threads):
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert default_decode_threads() == threads
 
 
 def write_noise_video(path, n_frames: int):
@@ -164,7 +184,8 @@ def test_clips_past_the_end_of_a_short_video_are_too_short(recording, tmp_path):
 
 def test_clips_after_a_decoding_failure_are_rejected_saying_where(recording, tmp_path):
     video = corrupt(write_noise_video(tmp_path / "corrupt.mp4", 300), 0.75)
-    grid = GridFrames(video, Fraction(4), (WIDTH_PX, HEIGHT_PX))
+    # Decoded as the renderer decodes it: how far the packets come before the error depends on the decoder's threads.
+    grid = GridFrames(video, Fraction(4), (WIDTH_PX, HEIGHT_PX), threads=default_decode_threads())
     ticks = [tick for tick, _ in grid]
     assert grid.failure is not None, "this corruption must make the decoder fail"
     outcomes = render(recording, video, tmp_path / "out")
