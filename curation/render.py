@@ -333,7 +333,9 @@ def _encode_clip(video_path: Path, frames: Sequence[np.ndarray], audio: AacCut |
                     audio_stream.codec_context.extradata = audio.extradata
                     audio_stream.time_base = Fraction(1, audio.rate_hz)
                 for yuv in frames:
-                    container.mux(video.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
+                    # The frame points at the array, not a copy of it: libavcodec copies the picture itself, without
+                    # the GIL (from_ndarray's copy held it, and made the clip workers wait on each other).
+                    container.mux(video.encode(av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")))
                 container.mux(video.encode())
                 for pts, duration, payload in () if audio is None else audio.packets:
                     packet = av.Packet(payload)
