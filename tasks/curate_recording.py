@@ -162,19 +162,19 @@ def plan_candidates_task(loaded: LoadedRecording, recipe: Recipe) -> RecordingCa
     The plan itself is dropped (it is made again, given the thresholds, by the recording's later tasks)."""
     row = loaded.row
     plan = plan_recording(row.recording_id, row.source_folder, row.split, row.duration_s, loaded.annotations, recipe)
-    targets = clip_target_classes(plan.clips)
-    hashes = clip_hashes(plan.clips.clip_id)
     run_logger(__name__).info("%s: %d candidates, %d qualifying, %d after the de-duplication policies%s",
                               row.recording_id, plan.n_candidates, plan.n_qualifying, len(plan.clips),
                               "" if plan.fill is None else f", {int(plan.fill.is_fill.sum())} that may fill the budget")
-    by_class = {target: hashes[targets == target] for target in TARGET_CLASSES}
     if plan.fill is None:
-        return RecordingCandidates(row.recording_id, row.split, by_class)
-    fill_clips = plan.fill.fill_clips
-    fill_targets, fill_hashes = clip_target_classes(fill_clips), clip_hashes(fill_clips.clip_id)
-    return RecordingCandidates(row.recording_id, row.split, by_class,
-                               {target: fill_hashes[fill_targets == target] for target in TARGET_CLASSES},
-                               plan.fill.near_duplicates)
+        return RecordingCandidates(row.recording_id, row.split, _hashes_by_class(plan.clips))
+    return RecordingCandidates(row.recording_id, row.split, _hashes_by_class(plan.clips),
+                               _hashes_by_class(plan.fill.fill_clips), plan.fill.near_duplicates)
+
+
+def _hashes_by_class(clips: PlannedClips) -> dict[str, np.ndarray]:
+    """The clips' `clip_hash`es per target class (every class of TARGET_CLASSES, empty when it has no clip)."""
+    targets, hashes = clip_target_classes(clips), clip_hashes(clips.clip_id)
+    return {target: hashes[targets == target] for target in TARGET_CLASSES}
 
 
 @task(name="reload-recording", task_run_name="reload-{row.recording_id}", cache_policy=NO_CACHE)
